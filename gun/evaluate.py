@@ -1,0 +1,38 @@
+"""mIoU evaluation at the dataset's native resolution, for either decoder of one model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from gun.metrics import confusion_matrix
+from gun.model import GUN, GUNOutput
+
+Decoder = Literal["gum", "bilinear"]
+
+
+def decode_labels(model: GUN, out: GUNOutput, size: tuple[int, int], decoder: Decoder = "gum") -> torch.Tensor:
+    """Labels (N, H, W) from one forward pass, decoded with the GUM or bilinearly (float32)."""
+    offsets = out.offsets.float() if decoder == "gum" and out.offsets is not None else None
+    return model.decode(out.low_logits.float(), offsets, size).argmax(1)
+
+
+def evaluate_confusion(model: GUN, dataset: Dataset, num_classes: int, decoders: tuple[Decoder, ...] = ("gum",),
+                       device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                       progress: bool = True, desc: str = "eval") -> dict[str, torch.Tensor]:
+    """Confusion matrix per decoder over the whole dataset (batch 1: native sizes may differ)."""
+    model.eval()
+    cms = {d: torch.zeros(num_classes, num_classes, dtype=torch.int64) for d in decoders}
+    loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0)
+    with torch.inference_mode():
+        for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+            x = x.to(device)
+            with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+                out = model(x, full=False)
+            size = (x.shape[-2], x.shape[-1])
+            for d in decoders:
+                cms[d] += confusion_matrix(decode_labels(model, out, size, d).cpu(), y, num_classes)
+    return cms
