@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # modules that add their own subcommand with register(subparsers)
-_COMMAND_MODULES = ("gun.evaluate_cli", "gun.trimap", "gun.bench", "gun.annotate_cli")
+_COMMAND_MODULES = ("gun.evaluate_cli", "gun.trimap", "gun.bench", "gun.annotate_cli", "gun.curves")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -63,13 +63,16 @@ def guided_upsample(x: Tensor, offsets: Tensor, mode: Mode = "bilinear") -> Tens
         return out.view(N, C, H, W)
     if mode != "bilinear":
         raise ValueError(f"unknown GUM mode {mode!r}: choose bilinear or nearest")
-    xs, ys = source_grid(h, w, H, W, x.device, offsets.dtype)
-    px = xs.view(1, 1, W) + offsets[:, 0]  # (N, H, W) source x in input pixels
-    py = ys.view(1, H, 1) + offsets[:, 1]
+    # Positions in float32 at least: in bf16/fp16 (autocast) they would be rounded by up to a
+    # low-resolution pixel on large maps, and training would sample elsewhere than evaluation.
+    dtype = torch.promote_types(torch.promote_types(x.dtype, offsets.dtype), torch.float32)
+    xs, ys = source_grid(h, w, H, W, x.device, dtype)
+    px = xs.view(1, 1, W) + offsets[:, 0].to(dtype)  # (N, H, W) source x in input pixels
+    py = ys.view(1, H, 1) + offsets[:, 1].to(dtype)
     # grid_sample with align_corners=False reads pixel coordinate u at normalised (2u + 1) / size - 1;
     # its "border" padding clamps u to [0, size - 1], which is exactly eq. 4 on the clamped position.
     grid = torch.stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1)
-    return F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(x.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def guided_upsample_labels(labels: Tensor, offsets: Tensor) -> Tensor:

@@ -34,6 +34,7 @@ from gun.config import preset
 from gun.data import open_dataset
 from gun.data.segdata import IGNORE, SegmentationDataset
 from gun.data.transforms import Augmentation, Compose
+from gun.encoders import normalisation
 from gun.evaluate import evaluate_confusion
 from gun.metrics import scores
 from gun.model import GUN, build_model
@@ -160,9 +161,8 @@ def train(opts: TrainOptions) -> dict:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
 
-    model_probe = build_model(preset(opts.preset, encoder=opts.encoder))  # for normalisation constants only
-    norm = {"mean": model_probe.mean, "std": model_probe.std}
-    del model_probe
+    mean, std = normalisation(opts.encoder)
+    norm = {"mean": mean, "std": std}
     train_ds = open_dataset(opts.dataset, opts.data_root, opts.train_split, cache=True, **norm)
     val_ds = open_dataset(opts.dataset, opts.data_root, opts.val_split, cache=True, **norm) if opts.val_every else None
     aug = Augmentation(crop=tuple(opts.crop), scale=opts.random_scale, flip=opts.flip,

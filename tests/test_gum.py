@@ -91,3 +91,14 @@ def test_bad_shapes_are_refused() -> None:
         guided_upsample(torch.zeros(2, 3, 4, 4), torch.zeros(1, 2, 8, 8))
     with pytest.raises(ValueError, match="unknown GUM mode"):
         guided_upsample(torch.zeros(1, 3, 4, 4), torch.zeros(1, 2, 8, 8), "bicubic")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("low,out", [((36, 48), (288, 384)), ((128, 256), (1024, 2048))])
+def test_sampling_positions_stay_exact_under_low_precision(low: tuple[int, int], out: tuple[int, int]) -> None:
+    # a ramp U[.., j] = j is exact in bfloat16, so any error is in the sampling position
+    ramp = torch.arange(low[1], dtype=torch.float32).expand(1, 1, *low)
+    zero = torch.zeros(1, 2, *out)
+    expected = F.interpolate(ramp, size=out, mode="bilinear", align_corners=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = guided_upsample(ramp.bfloat16(), zero.bfloat16(), "bilinear")
+    torch.testing.assert_close(got.float(), expected, rtol=0, atol=1e-3)

@@ -11,12 +11,23 @@ from gun.encoders import drn, efficientnet_lite
 Encoder = drn.DRN_D_22 | efficientnet_lite.EfficientNetLite0
 
 
+_CLASSES: dict[str, type[Encoder]] = {"drn_d_22": drn.DRN_D_22, "efficientnet_lite0": efficientnet_lite.EfficientNetLite0}
+
+
+def _encoder_class(name: str) -> type[Encoder]:
+    if name not in _CLASSES:
+        raise ValueError(f"unknown encoder {name!r}: choose one of {', '.join(_CLASSES)}")
+    return _CLASSES[name]
+
+
 def build_encoder(name: str) -> Encoder:
-    if name == "drn_d_22":
-        return drn.drn_d_22()
-    if name == "efficientnet_lite0":
-        return efficientnet_lite.efficientnet_lite0()
-    raise ValueError(f"unknown encoder {name!r}: choose drn_d_22 or efficientnet_lite0")
+    return _encoder_class(name)()
+
+
+def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of the encoder's input, for RGB scaled to [0, 1]."""
+    cls = _encoder_class(name)
+    return cls.mean, cls.std
 
 
 def imagenet_state_dict(name: str, path: str | Path | None = None) -> dict[str, Tensor]:

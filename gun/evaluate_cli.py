@@ -1,0 +1,213 @@
+"""`gun eval`: mIoU, per-class IoU, pixel accuracy and the confusion matrix of a checkpoint on a
+dataset split, at the dataset's native resolution, for the GUM decoder, the bilinear decoder, or
+both from one forward pass per image. Registered by gun.cli.
+
+    gun eval --checkpoint runs/gun/best.safetensors --dataset cityscapes --data-root DATA --split val --json val.json
+
+The helpers here (device choice, opening a checkpoint with a dataset it matches, choosing the
+decoders a model has) are shared with `gun trimap`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from gun.checkpoint import CheckpointMeta, load_model, read_meta
+from gun.data import DATASETS, open_dataset
+from gun.data.segdata import SegmentationDataset
+from gun.evaluate import Decoder, evaluate_confusion
+from gun.metrics import scores
+from gun.model import GUN
+
+DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DECODER_CHOICES = ("gum", "bilinear", "both")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda, but torch sees no CUDA GPU: use --device cpu, or a CUDA build of torch")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def check_classes(meta: CheckpointMeta, ds: SegmentationDataset, checkpoint: str | Path) -> None:
+    """The checkpoint must predict exactly the dataset's classes, in the same order."""
+    ours, theirs = tuple(meta.class_names), tuple(ds.class_names)
+    if len(ours) != len(theirs):
+        trained = f" (trained on {meta.dataset})" if meta.dataset else ""
+        raise ValueError(f"{checkpoint} predicts {len(ours)} classes{trained} but {ds.name} has {len(theirs)}: "
+                         f"evaluate it on the dataset it was trained for")
+    if ours != theirs:
+        bad = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+        raise ValueError(f"{checkpoint}: class {bad} is {ours[bad]!r} but {ds.name}'s class {bad} is {theirs[bad]!r}: "
+                         f"the checkpoint was trained with another label set")
+
+
+def open_checked(checkpoint: str | Path, dataset: str, data_root: str | Path, split: str,
+                 device: torch.device) -> tuple[GUN, CheckpointMeta, SegmentationDataset]:
+    """Model, metadata and the dataset split normalised as the checkpoint expects, classes checked
+    before any weights are read."""
+    meta = read_meta(checkpoint)
+    ds = open_dataset(dataset, data_root, split, mean=meta.mean, std=meta.std)
+    check_classes(meta, ds, checkpoint)
+    model, meta = load_model(checkpoint, device)
+    return model, meta, ds
+
+
+def choose_decoders(requested: str | None, model: GUN) -> tuple[Decoder, ...]:
+    """The decoders to evaluate: None = every decoder the model has (both with guidance)."""
+    has_gum = model.guidance is not None
+    if requested is None:
+        return ("gum", "bilinear") if has_gum else ("bilinear",)
+    if requested not in DECODER_CHOICES:
+        raise ValueError(f"unknown decoder {requested!r}: choose one of {', '.join(DECODER_CHOICES)}")
+    if requested in ("gum", "both") and not has_gum:
+        raise ValueError(f"--decoder {requested}: this model has no guidance module (preset without GUM), "
+                         "so it decodes bilinearly only: use --decoder bilinear")
+    return ("gum", "bilinear") if requested == "both" else (requested,)  # type: ignore[return-value]
+
+
+def limited(ds: Dataset, limit: int | None) -> Dataset:
+    """The first `limit` items (all when None)."""
+    if limit is None:
+        return ds
+    if limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {limit}")
+    return Subset(ds, range(min(limit, len(ds))))  # type: ignore[arg-type]
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)
+
+
+def decoder_report(cm: torch.Tensor, class_names: Sequence[str]) -> dict[str, Any]:
+    """mIoU, per-class IoU (None for a class absent from both ground truth and prediction),
+    pixel accuracy and the confusion matrix (rows = ground truth, columns = prediction)."""
+    s = scores(cm)
+    return {
+        "miou": _nan_to_none(s.miou),
+        "per_class": {name: _nan_to_none(v) for name, v in zip(class_names, s.iou)},
+        "pixel_acc": _nan_to_none(s.pixel_acc),
+        "confusion": cm.tolist(),
+    }
+
+
+def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split: str, decoder: str | None = None,
+             device: str = "auto", dtype: str = "float32", limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """The report that `gun eval` prints and writes. With two decoders the top-level miou,
+    per_class, pixel_acc and confusion are the GUM's; `decoders` holds each decoder's and
+    `difference` is GUM minus bilinear."""
+    dev = resolve_device(device)
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    model, meta, ds = open_checked(checkpoint, dataset, data_root, split, dev)
+    decoders = choose_decoders(decoder, model)
+    subset = limited(ds, limit)
+    t0 = time.perf_counter()
+    cms = evaluate_confusion(model, subset, ds.num_classes, decoders, dev, DTYPES[dtype], progress,
+                             desc=f"eval {dataset} {split}")
+    seconds = time.perf_counter() - t0
+    per_decoder = {d: decoder_report(cms[d], ds.class_names) for d in decoders}
+    main = per_decoder[decoders[0]]
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "preset": meta.preset,
+        "dataset": ds.name,
+        "split": split,
+        "images": len(subset),
+        "resolution": "native (each image at its own size)",
+        "native_size": list(ds.native_size),
+        "decoder": "both" if len(decoders) == 2 else decoders[0],
+        "device": str(dev),
+        "dtype": dtype,
+        "class_names": list(ds.class_names),
+        **main,
+        "decoders": per_decoder,
+        "seconds": seconds,
+    }
+    if len(decoders) == 2:
+        g, b = per_decoder["gum"], per_decoder["bilinear"]
+        report["difference"] = {
+            "miou": _diff(g["miou"], b["miou"]),
+            "pixel_acc": _diff(g["pixel_acc"], b["pixel_acc"]),
+            "per_class": {n: _diff(g["per_class"][n], b["per_class"][n]) for n in ds.class_names},
+        }
+    return report
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _pct(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:+.2f}" if signed else f"{100 * v:.2f}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Per-class IoU (%) for each decoder (and the difference), then mIoU and pixel accuracy."""
+    decoders = list(report["decoders"])
+    both = "difference" in report
+    heads = [d.upper() if d == "gum" else d for d in decoders] + (["GUM-bil."] if both else [])
+    width = max(12, *(len(n) for n in report["class_names"])) + 2
+    title = (f"{report['checkpoint']} on {report['dataset']} {report['split']}: {report['images']} images at native "
+             f"resolution, {report['device']} {report['dtype']}, {report['seconds']:.1f} s")
+    lines = [title,
+             f"{'IoU (%)':<{width}}" + "".join(f"{h:>10}" for h in heads)]
+
+    def row(label: str, key: str, name: str | None = None) -> str:
+        vals = [report["decoders"][d][key] if name is None else report["decoders"][d][key][name] for d in decoders]
+        cells = [_pct(v) for v in vals]
+        if both:
+            d = report["difference"][key] if name is None else report["difference"][key][name]
+            cells.append(_pct(d, signed=True))
+        return f"{label:<{width}}" + "".join(f"{c:>10}" for c in cells)
+
+    lines += [row(n, "per_class", n) for n in report["class_names"]]
+    lines.append("-" * (width + 10 * len(heads)))
+    lines += [row("mIoU", "miou"), row("pixel acc.", "pixel_acc")]
+    return "\n".join(lines)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="mIoU / per-class IoU / pixel accuracy of a checkpoint on a dataset split",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help=".safetensors written by gun train")
+    p.add_argument("--dataset", choices=list(DATASETS), required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--decoder", choices=DECODER_CHOICES,
+                   help="default: both when the model has a guidance module, else bilinear")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                   help="network precision (bfloat16/float16 = autocast); decoding is always float32")
+    p.add_argument("--json", help="write the full report (with confusion matrices) here")
+    p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = evaluate(args.checkpoint, args.dataset, args.data_root, args.split, args.decoder, args.device,
+                      args.dtype, args.limit, progress=not args.no_progress)
+    print(format_table(report))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1))
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,107 @@
+"""`gun eval` end to end on tiny on-disk datasets with tiny random checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
+
+from gun.cli import main
+from gun.data import camvid, cityscapes
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_camvid(tmp_path_factory.mktemp("camvid"), splits=("val",), images=2)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("weights")
+    return {
+        "gun": save_tiny_checkpoint(d / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE),
+        "bilinear": save_tiny_checkpoint(d / "bilinear.safetensors", camvid.CLASS_NAMES, camvid.PALETTE, "bilinear"),
+        "cityscapes": save_tiny_checkpoint(d / "cs.safetensors", cityscapes.CLASS_NAMES, cityscapes.PALETTE, dataset="cityscapes"),
+    }
+
+
+def labelled_pixels(folder: Path, ignored: set[int], limit: int | None = None) -> int:
+    """Pixels of the label PNGs in folder (recursively) whose raw value is not in `ignored`."""
+    files = sorted(folder.rglob("*.png"))[:limit]
+    return sum(int(np.isin(cv2.imread(str(f), cv2.IMREAD_UNCHANGED), list(ignored), invert=True).sum()) for f in files)
+
+
+def run_eval(*args: str) -> int:
+    return main(["eval", "--device", "cpu", "--no-progress", *args])
+
+
+def test_eval_both_decoders(data: Path, weights: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "eval.json"
+    rc = run_eval("--checkpoint", str(weights["gun"]), "--dataset", "camvid", "--data-root", str(data), "--split", "val",
+                  "--decoder", "both", "--json", str(out))
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "mIoU" in printed and "Pedestrian" in printed and "GUM" in printed
+    r = json.loads(out.read_text())
+    for key in ("miou", "per_class", "pixel_acc", "decoder", "dataset", "split", "images", "confusion", "checkpoint"):
+        assert key in r, key
+    assert r["decoder"] == "both" and r["dataset"] == "camvid" and r["split"] == "val" and r["images"] == 2
+    assert r["checkpoint"] == str(weights["gun"])
+    assert list(r["per_class"]) == list(camvid.CLASS_NAMES)
+    assert set(r["decoders"]) == {"gum", "bilinear"}
+    for d in r["decoders"].values():
+        assert 0.0 <= d["miou"] <= 1.0 and 0.0 <= d["pixel_acc"] <= 1.0
+        cm = np.array(d["confusion"])
+        assert cm.shape == (11, 11)
+        # every non-void ground-truth pixel counted once, at native resolution
+        assert cm.sum() == labelled_pixels(data / "valannot", {CAMVID_VOID})
+        assert d["pixel_acc"] == pytest.approx(np.trace(cm) / cm.sum())
+    gum, bil = r["decoders"]["gum"], r["decoders"]["bilinear"]
+    assert r["miou"] == gum["miou"]  # the top-level numbers are the GUM's
+    assert r["difference"]["miou"] == pytest.approx(gum["miou"] - bil["miou"])
+
+
+def test_eval_limit_and_default_decoder(data: Path, weights: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    rc = run_eval("--checkpoint", str(weights["bilinear"]), "--dataset", "camvid", "--data-root", str(data), "--split", "val",
+                  "--limit", "1", "--json", str(out))
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert r["decoder"] == "bilinear" and r["images"] == 1 and "difference" not in r
+    assert np.array(r["confusion"]).sum() == labelled_pixels(data / "valannot", {CAMVID_VOID}, limit=1)
+
+
+def test_eval_cityscapes_layout(tmp_path: Path, weights: dict[str, Path]) -> None:
+    root = make_cityscapes(tmp_path / "cs", splits=("val",))
+    out = tmp_path / "eval.json"
+    rc = run_eval("--checkpoint", str(weights["cityscapes"]), "--dataset", "cityscapes", "--data-root", str(root),
+                  "--split", "val", "--decoder", "gum", "--json", str(out))
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert r["images"] == 2 and len(r["per_class"]) == 19
+    # labelIds 0, 1 and 4 are ignored by the official table; the others are evaluated
+    assert np.array(r["confusion"]).sum() == labelled_pixels(root / "gtFine", {0, 1, 4})
+
+
+def test_eval_rejects_wrong_class_count(data: Path, weights: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    rc = run_eval("--checkpoint", str(weights["cityscapes"]), "--dataset", "camvid", "--data-root", str(data))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "19 classes" in err and "11" in err and "Traceback" not in err
+
+
+def test_eval_rejects_gum_without_guidance(data: Path, weights: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    rc = run_eval("--checkpoint", str(weights["bilinear"]), "--dataset", "camvid", "--data-root", str(data), "--decoder", "gum")
+    assert rc == 2
+    assert "--decoder bilinear" in capsys.readouterr().err
+
+
+def test_eval_missing_inputs(tmp_path: Path, data: Path, weights: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    assert run_eval("--checkpoint", str(tmp_path / "none.safetensors"), "--dataset", "camvid", "--data-root", str(data)) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert run_eval("--checkpoint", str(weights["gun"]), "--dataset", "camvid", "--data-root", str(tmp_path)) == 2
+    assert "valannot" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""Confusion matrices and scores against hand-computed answers; a perfect prediction scores 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tests.datasets import camvid_colour, make_camvid, single_thread  # noqa: F401 (single_thread: autouse)
+from torch import Tensor, nn
+
+from gun.data import open_dataset
+from gun.data.camvid import CLASS_NAMES
+from gun.evaluate import evaluate_confusion
+from gun.metrics import confusion_matrix, scores
+from gun.model import GUN, GUNOutput
+
+
+def test_scores_on_a_hand_built_confusion_matrix() -> None:
+    # rows = ground truth, columns = prediction
+    cm = np.array([[3, 1, 0, 0],
+                   [0, 2, 2, 0],
+                   [0, 0, 0, 0],
+                   [0, 0, 0, 0]])
+    s = scores(cm)
+    # class 0: tp 3, union 4 + 3 - 3 = 4; class 1: tp 2, union 4 + 3 - 2 = 5; class 2: tp 0, union 2;
+    # class 3 absent from ground truth and prediction: NaN, left out of the mean
+    np.testing.assert_allclose(s.iou[:3], [0.75, 0.4, 0.0])
+    assert np.isnan(s.iou[3])
+    assert s.miou == pytest.approx((0.75 + 0.4 + 0.0) / 3)
+    assert s.pixel_acc == pytest.approx(5 / 8)
+
+
+def test_confusion_matrix_skips_ignore() -> None:
+    target = torch.tensor([[0, 1, 255], [2, 2, 1]])
+    pred = torch.tensor([[0, 2, 1], [2, 0, 1]])
+    cm = confusion_matrix(pred, target, 3)
+    expected = [[1, 0, 0],
+                [0, 1, 1],
+                [1, 0, 1]]
+    assert cm.tolist() == expected
+    assert cm.sum() == 5  # the ignored pixel is not counted
+
+
+def test_ground_truth_as_prediction_scores_one(tmp_path: Path) -> None:
+    ds = open_dataset("camvid", make_camvid(tmp_path), "val")
+    cm = sum(confusion_matrix(torch.from_numpy(lab), torch.from_numpy(lab), 11) for _, lab in map(ds.load, range(len(ds))))
+    s = scores(cm)
+    assert s.miou == 1.0 and s.pixel_acc == 1.0
+    assert np.isfinite(s.iou).sum() >= 8  # the fixture uses most classes
+
+
+class Oracle(nn.Module):
+    """A "model" that reads each pixel's class back from its colour (the fixture paints classes)
+    and returns one-hot logits at full resolution, through the GUN output interface."""
+
+    decode = staticmethod(GUN.decode)
+    guidance = None
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.register_buffer("colours", torch.tensor([camvid_colour(c) for c in range(len(CLASS_NAMES))], dtype=torch.float32))
+
+    def forward(self, x: Tensor, full: bool = True) -> GUNOutput:
+        rgb = (x * self.std + self.mean) * 255  # (1, 3, H, W)
+        dist = (rgb.unsqueeze(1) - self.colours.view(1, -1, 3, 1, 1)).abs().sum(2)  # (1, C, H, W)
+        return GUNOutput(None, -dist, None)
+
+
+def test_evaluate_confusion_with_a_perfect_model(tmp_path: Path) -> None:
+    mean, std = (0.3, 0.4, 0.5), (0.2, 0.3, 0.25)
+    ds = open_dataset("camvid", make_camvid(tmp_path), "val", mean=mean, std=std)
+    cms = evaluate_confusion(Oracle(mean, std), ds, 11, ("gum", "bilinear"), progress=False)  # type: ignore[arg-type]
+    for cm in cms.values():
+        s = scores(cm)
+        assert s.miou == pytest.approx(1.0) and s.pixel_acc == pytest.approx(1.0)
+        void = sum(int((ds.load(i)[1] == 255).sum()) for i in range(len(ds)))
+        assert cm.sum() == 3 * 64 * 96 - void

@@ -1,0 +1,82 @@
+"""Training: it learns, it resumes exactly, and the multi-process path runs (gloo, 2 CPU processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gun.checkpoint import load_model
+from gun.train import TrainOptions, lr_at, train
+from tests.datasets import make_camvid
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def options(data: Path, out: Path, **kw: object) -> TrainOptions:
+    base = TrainOptions(preset="gun", encoder="efficientnet_lite0", dataset="camvid", data_root=str(data), out=str(out),
+                        epochs=2, batch_size=2, lr=0.02, schedule="poly", crop=(64, 96), scales=(1.0, 0.5),
+                        encoder_weights=None, val_every=1, workers=0, precision="fp32", progress=False)
+    return replace(base, **kw)
+
+
+@pytest.fixture(scope="module")
+def camvid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_camvid(tmp_path_factory.mktemp("camvid"), images=2)
+
+
+def test_loss_falls_on_a_batch_it_can_memorise(camvid: Path, tmp_path: Path) -> None:
+    opts = options(camvid, tmp_path / "run", epochs=12, random_scale=None, flip=False, val_every=0, lr=0.05)
+    history = train(opts)["history"]
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"], [round(h["loss"], 3) for h in history]
+
+
+def test_resume_reproduces_an_uninterrupted_run(camvid: Path, tmp_path: Path) -> None:
+    straight = options(camvid, tmp_path / "straight", epochs=3)
+    train(straight)
+    interrupted = options(camvid, tmp_path / "resumed", epochs=3)
+    train(replace(interrupted, epochs=1))  # "interrupted" after one epoch ...
+    history = train(replace(interrupted, resume=True))["history"]  # ... and resumed
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    a = load_file(tmp_path / "straight" / "last.safetensors")
+    b = load_file(tmp_path / "resumed" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    # the written checkpoints are complete and carry the run's metadata
+    model, meta = load_model(tmp_path / "resumed" / "best.safetensors")
+    assert meta.dataset == "camvid" and meta.class_names[0] == "Sky" and "CC BY-NC" in meta.licence
+    assert 0 <= meta.metrics["val_miou"] <= 1
+    assert json.loads((tmp_path / "resumed" / "history.json").read_text())["history"][-1]["epoch"] == 3
+
+
+def test_resume_without_state_says_what_to_do(camvid: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="without --resume"):
+        train(options(camvid, tmp_path / "none", resume=True))
+
+
+def test_step_schedule_is_the_papers() -> None:
+    opts = TrainOptions(lr=0.001, lr_step=100, schedule="step", epochs=250)
+    assert [lr_at(opts, e) for e in (0, 99, 100, 199, 200)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training(camvid: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", "-m", "gun.cli", "train",
+           "--preset", "gun", "--encoder", "efficientnet_lite0", "--scales", "1", "0.5", "--encoder-weights", "none",
+           "--dataset", "camvid", "--data-root", str(camvid), "--out", str(out), "--epochs", "1", "--batch-size", "2",
+           "--crop", "64", "96", "--workers", "0", "--precision", "fp32", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert len(history) == 1 and "val_miou" in history[0]
+    load_model(out / "last.safetensors")

@@ -1,0 +1,126 @@
+"""The trimap experiment: band masks on shapes with known distances, band scores worked out by
+hand, and `gun trimap` end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from tests.datasets import make_camvid, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
+
+from gun.cli import main
+from gun.data import camvid, open_dataset
+from gun.metrics import scores
+from gun.trimap import band_confusion, band_masks, band_mious, boundary_distance
+
+
+def square(size: int = 40, lo: int = 10, hi: int = 30) -> np.ndarray:
+    lab = np.zeros((size, size), np.uint8)
+    lab[lo:hi, lo:hi] = 1
+    return lab
+
+
+def halves(size: int = 40) -> np.ndarray:
+    """Class 0 in rows 0-19, class 1 in rows 20-39: one straight horizontal boundary."""
+    lab = np.zeros((size, size), np.uint8)
+    lab[size // 2:] = 1
+    return lab
+
+
+# ---- distances and bands -------------------------------------------------------------------
+
+def test_distances_around_a_square() -> None:
+    d = boundary_distance(square())
+    assert d[10, 20] == 1 and d[9, 20] == 1  # both sides of the top edge
+    assert d[14, 20] == 5 and d[5, 20] == 5
+    assert d[8, 8] == pytest.approx(math.sqrt(8), abs=1e-3)  # diagonal to the corner (10, 10)
+    assert d[0, 0] == pytest.approx(math.sqrt(200), abs=1e-3)  # the image border is no boundary
+
+
+@pytest.mark.parametrize("depth", range(8))
+def test_band_membership_by_depth(depth: int) -> None:
+    bands = [1, 2, 3, 4, 6, 8]
+    masks = band_masks(square(), bands)
+    for row in (10 + depth, 9 - depth):  # inside and outside the square, middle column
+        for b, mask in zip(bands, masks):
+            assert mask[row, 20] == (b >= depth + 1), (row, b)
+
+
+def test_bands_are_nested_and_count_pixels() -> None:
+    masks = band_masks(halves(), [1, 2, 5])
+    assert [int(m.sum()) for m in masks] == [2 * 40, 4 * 40, 10 * 40]  # d rows on each side
+    assert (masks[0] <= masks[1]).all() and (masks[1] <= masks[2]).all()
+
+
+def test_ignore_is_excluded_but_its_edge_is_a_boundary() -> None:
+    lab = halves()
+    lab[:3] = 255
+    d = boundary_distance(lab)
+    assert np.isinf(d[:3]).all()
+    assert d[3, 5] == 1  # class 0 next to the ignore strip
+    assert not band_masks(lab, [40])[0, :3].any()
+
+
+def test_one_class_has_no_boundary() -> None:
+    assert not band_masks(np.full((16, 16), 3, np.uint8), [1, 8]).any()
+
+
+# ---- band scores ---------------------------------------------------------------------------
+
+def test_perfect_prediction_scores_one_in_every_band(tmp_path: Path) -> None:
+    ds = open_dataset("camvid", make_camvid(tmp_path, splits=("val",)), "val")
+    bands = list(range(1, 13))
+    cms = sum(band_confusion(boundary_distance(lab), lab, lab, bands, 11) for _, lab in map(ds.load, range(len(ds))))
+    assert band_mious(cms) == [1.0] * len(bands)
+
+
+def test_wrong_boundary_row_hurts_narrow_bands_most() -> None:
+    target = halves()
+    pred = target.copy()
+    pred[20] = 0  # the first row of class 1 predicted as class 0
+    cms = band_confusion(boundary_distance(target), target, pred, [1, 2, 4, 40], 2)
+    # band 1 = rows 19 (class 0, right) and 20 (class 1, wrong): IoU 40/80 and 0/40
+    # band 2 = rows 18-21: class 0 80/120, class 1 40/80; band 4 = rows 16-23: 160/200 and 120/160
+    assert band_mious(cms) == pytest.approx([0.25, (2 / 3 + 0.5) / 2, (0.8 + 0.75) / 2, (800 / 840 + 760 / 800) / 2])
+    assert cms.sum(axis=(1, 2)).tolist() == [80, 160, 320, 1600]
+    assert scores(cms[-1]).miou == band_mious(cms)[-1]
+
+
+def test_band_confusion_checks_its_bands() -> None:
+    lab = halves()
+    with pytest.raises(ValueError, match="increasing"):
+        band_confusion(boundary_distance(lab), lab, lab, [4, 2], 2)
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+def test_trimap_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = make_camvid(tmp_path / "camvid", splits=("val",), images=2)
+    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE)
+    twin = save_tiny_checkpoint(tmp_path / "bilinear.safetensors", camvid.CLASS_NAMES, camvid.PALETTE, "bilinear", seed=1)
+    png, out = tmp_path / "plots" / "trimap.png", tmp_path / "trimap.json"
+    rc = main(["trimap", "--checkpoint", str(gun), "--checkpoint2", str(twin), "--dataset", "camvid", "--data-root", str(data),
+               "--split", "val", "--out", str(png), "--json", str(out), "--max-band", "8", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    assert "gun GUM" in capsys.readouterr().out
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[0] > 200 and img.shape[1] > 200
+    r = json.loads(out.read_text())
+    assert r["bands"] == list(range(1, 9)) and r["images"] == 2
+    assert list(r["curves"]) == ["gun GUM", "gun bilinear", "bilinear bilinear"]
+    assert r["pixels"] == sorted(r["pixels"]) and 0 < r["pixels"][0] < r["pixels"][-1] <= r["pixels_total"]
+    for c in r["curves"].values():
+        assert len(c["miou"]) == 8 and all(0.0 <= v <= 1.0 for v in c["miou"])
+    assert r["curves"]["gun GUM"]["decoder"] == "gum" and r["curves"]["bilinear bilinear"]["decoder"] == "bilinear"
+
+
+def test_trimap_rejects_a_bad_band(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = make_camvid(tmp_path / "camvid", splits=("val",), images=1)
+    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE)
+    rc = main(["trimap", "--checkpoint", str(gun), "--dataset", "camvid", "--data-root", str(data), "--out",
+               str(tmp_path / "t.png"), "--max-band", "0", "--no-progress"])
+    assert rc == 2 and "--max-band" in capsys.readouterr().err
