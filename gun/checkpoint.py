@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +133,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GU
     # cast back to the model's dtypes (weights may be stored as float16)
     model.load_state_dict({k: state[k].to(own[k].dtype) for k in own}, strict=True)
     return model.to(device).eval(), meta
+
+
+def release(src: str | Path, dst: str | Path, metrics: dict[str, Any] | None = None) -> CheckpointMeta:
+    """Copy a training checkpoint to a lean float16 release, merging measured metrics into its metadata."""
+    model, meta = load_model(src)
+    meta = replace(meta, metrics={**meta.metrics, **(metrics or {})})
+    save_checkpoint(dst, model, meta, dtype=torch.float16)
+    return meta

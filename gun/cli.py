@@ -57,6 +57,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    import json
+
+    from gun.checkpoint import release
+
+    metrics: dict = {}
+    for path in args.metrics or []:
+        report = json.loads(open(path).read())
+        key = f"{report.get('dataset', 'data')}_{report.get('split', 'split')}"
+        decoders = report.get("decoders") or {report.get("decoder", "model"): report}
+        for name, r in decoders.items():
+            metrics[f"{key}_miou_{name}"] = r["miou"]
+            metrics[f"{key}_per_class_{name}"] = r["per_class"]
+    meta = release(args.checkpoint, args.out, metrics)
+    print(f"wrote {args.out} (float16, {meta.dataset}, metrics: {', '.join(k for k in meta.metrics if 'per_class' not in k)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gun.config import ENCODERS, PRESETS
 
@@ -103,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("release", help="write a lean float16 copy of a checkpoint with measured metrics")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True)
+    p.add_argument("--metrics", nargs="*", help="JSON reports of gun eval to record in the metadata")
+    p.set_defaults(func=cmd_release)
 
     for name in _COMMAND_MODULES:
         try:

@@ -9,13 +9,13 @@ import cv2
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.datasets import save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
 
 from gun.bench import summarise, time_alternating, without_guidance
 from gun.cli import main
 from gun.config import preset
 from gun.data import camvid
 from gun.model import build_model
+from tests.datasets import save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
 
 SMALL = ["--size", "64x96", "--warmup", "1", "--runs", "3"]
 TINY = ["--preset", "gun", "--encoder", "efficientnet_lite0", "--classes", "11", "--scales", "1", "0.5"]

@@ -7,6 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
+from gun.data import open_dataset
+from gun.data.camvid import CLASS_NAMES as CAMVID_NAMES
+from gun.data.cityscapes import CLASS_NAMES as CITYSCAPES_NAMES
+from gun.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from gun.data.transforms import Augmentation, Compose, random_crop, random_scale
 from tests.datasets import (  # noqa: F401 (single_thread: autouse)
     CAMVID_VOID,
     camvid_colour,
@@ -15,12 +21,6 @@ from tests.datasets import (  # noqa: F401 (single_thread: autouse)
     single_thread,
     write_cityscapes_pair,
 )
-
-from gun.data import open_dataset
-from gun.data.camvid import CLASS_NAMES as CAMVID_NAMES
-from gun.data.cityscapes import CLASS_NAMES as CITYSCAPES_NAMES
-from gun.data.cityscapes import LABEL_ID_TO_TRAIN_ID
-from gun.data.transforms import Augmentation, Compose, random_crop, random_scale
 
 
 @pytest.fixture(scope="module")

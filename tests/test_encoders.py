@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gun.encoders import drn, efficientnet_lite
 from gun.config import preset
+from gun.encoders import drn, efficientnet_lite
 from gun.model import build_model
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
 
 from gun.cli import main
 from gun.data import camvid, cityscapes
+from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.datasets import camvid_colour, make_camvid, single_thread  # noqa: F401 (single_thread: autouse)
 from torch import Tensor, nn
 
 from gun.data import open_dataset
@@ -15,6 +14,7 @@ from gun.data.camvid import CLASS_NAMES
 from gun.evaluate import evaluate_confusion
 from gun.metrics import confusion_matrix, scores
 from gun.model import GUN, GUNOutput
+from tests.datasets import camvid_colour, make_camvid, single_thread  # noqa: F401 (single_thread: autouse)
 
 
 def test_scores_on_a_hand_built_confusion_matrix() -> None:
