@@ -41,14 +41,13 @@ from torch import Tensor
 from gun.checkpoint import load_model
 from gun.cli import parse_size
 from gun.config import ENCODERS, PRESETS, preset
-from gun.evaluate_cli import resolve_device
+from gun.device import DTYPES, resolve_device
 from gun.fold import fold_batchnorm
 from gun.gum import guided_upsample, guided_upsample_labels
-from gun.layers import resize
+from gun.layers import channel_argmax, resize
 from gun.model import GUN, GUNOutput, build_model
 from gun.profile import count_flops
 
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INCLUDES = {
     "gum": "network incl. guidance module + GUM sampling of float32 logits + argmax",
     "gum-nearest": "network incl. guidance module + low-res argmax + nearest GUM on labels (eq. 2)",
@@ -101,12 +100,12 @@ def make_runners(models: dict[str, GUN], x: Tensor, dtype: torch.dtype, gum_mode
     def gum() -> Tensor:
         out = network(models["gum"])
         if gum_mode == "nearest":
-            return guided_upsample_labels(out.low_logits.argmax(1), out.offsets.float())
-        return guided_upsample(out.low_logits.float(), out.offsets.float(), "bilinear").argmax(1)
+            return guided_upsample_labels(channel_argmax(out.low_logits), out.offsets.float())
+        return channel_argmax(guided_upsample(out.low_logits.float(), out.offsets.float(), "bilinear"))
 
     def bilinear() -> Tensor:
         out = network(models["bilinear"])
-        return resize(out.low_logits.float(), size).argmax(1)
+        return channel_argmax(resize(out.low_logits.float(), size))
 
     runners = {"gum": gum, "bilinear": bilinear}
     return {name: runners[name] for name in models}

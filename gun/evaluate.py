@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from gun.layers import channel_argmax
 from gun.metrics import confusion_matrix
 from gun.model import GUN, GUNOutput
 
@@ -17,7 +18,7 @@ Decoder = Literal["gum", "bilinear"]
 def decode_labels(model: GUN, out: GUNOutput, size: tuple[int, int], decoder: Decoder = "gum") -> torch.Tensor:
     """Labels (N, H, W) from one forward pass, decoded with the GUM or bilinearly (float32)."""
     offsets = out.offsets.float() if decoder == "gum" and out.offsets is not None else None
-    return model.decode(out.low_logits.float(), offsets, size).argmax(1)
+    return channel_argmax(model.decode(out.low_logits.float(), offsets, size))
 
 
 def evaluate_confusion(model: GUN, dataset: Dataset, num_classes: int, decoders: tuple[Decoder, ...] = ("gum",),

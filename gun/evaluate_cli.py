@@ -24,23 +24,12 @@ from torch.utils.data import Dataset, Subset
 from gun.checkpoint import CheckpointMeta, load_model, read_meta
 from gun.data import DATASETS, open_dataset
 from gun.data.segdata import SegmentationDataset
+from gun.device import DTYPES, autocast_dtype, resolve_device
 from gun.evaluate import Decoder, evaluate_confusion
 from gun.metrics import scores
 from gun.model import GUN
 
-DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DECODER_CHOICES = ("gum", "bilinear", "both")
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error that says so."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda, but torch sees no CUDA GPU: use --device cpu, or a CUDA build of torch")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {name!r}: choose auto, cpu or cuda")
-    return torch.device(name)
 
 
 def check_classes(meta: CheckpointMeta, ds: SegmentationDataset, checkpoint: str | Path) -> None:
@@ -117,7 +106,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
     decoders = choose_decoders(decoder, model)
     subset = limited(ds, limit)
     t0 = time.perf_counter()
-    cms = evaluate_confusion(model, subset, ds.num_classes, decoders, dev, DTYPES[dtype], progress,
+    cms = evaluate_confusion(model, subset, ds.num_classes, decoders, dev, autocast_dtype(dtype), progress,
                              desc=f"eval {dataset} {split}")
     seconds = time.perf_counter() - t0
     per_decoder = {d: decoder_report(cms[d], ds.class_names) for d in decoders}

@@ -35,8 +35,9 @@ from tqdm import tqdm
 
 from gun.data import DATASETS
 from gun.data.segdata import IGNORE, SegmentationDataset
+from gun.device import DTYPES, autocast_dtype, resolve_device
 from gun.evaluate import decode_labels
-from gun.evaluate_cli import DTYPES, choose_decoders, open_checked, resolve_device
+from gun.evaluate_cli import choose_decoders, open_checked
 from gun.metrics import scores
 from gun.model import GUN
 
@@ -142,7 +143,7 @@ def trimap_experiment(checkpoints: Sequence[str | Path], dataset: str, data_root
         raise ValueError("the checkpoints opened the split with different image counts")
     n = len(first) if limit is None else min(limit, len(first))
     C = first.num_classes
-    autocast_dtype = DTYPES[dtype]
+    amp = autocast_dtype(dtype)
 
     with torch.inference_mode():
         for i in tqdm(range(n), desc=f"trimap {dataset} {split}", disable=not progress, dynamic_ncols=True):
@@ -150,7 +151,7 @@ def trimap_experiment(checkpoints: Sequence[str | Path], dataset: str, data_root
             dist = boundary_distance(target)
             for model, ds, curves in models:
                 x = ds.normalise(img)[None].to(dev)  # each checkpoint with its own normalisation
-                with torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
                     out = model(x, full=False)
                 size = (x.shape[-2], x.shape[-1])
                 for curve in curves:

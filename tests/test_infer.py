@@ -1,0 +1,196 @@
+"""Segmenter (one encoder pass, two decoders, padding, timings), export and `gun annotate`."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import CLASS_NAMES, synthetic_frame, write_video
+
+from gun.annotate import VIEWS
+from gun.checkpoint import CheckpointError
+from gun.export import export_video
+from gun.gum import guided_upsample_labels
+from gun.device import resolve_device
+from gun.infer import Segmenter, padded_size
+from gun.video import open_source
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _model_logits(seg: Segmenter, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The model's own full-resolution decoding of the padded frame, for comparison."""
+    H, W = image.shape[:2]
+    Hp, Wp = padded_size(H, W)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    mean, std = torch.tensor(seg.meta.mean).view(1, 3, 1, 1), torch.tensor(seg.meta.std).view(1, 3, 1, 1)
+    x = F.pad((x - mean) / std, (0, Wp - W, 0, Hp - H), mode="replicate")
+    with torch.inference_mode():
+        out = seg.model(x)
+    return out.logits, out.low_logits, out.offsets
+
+
+@pytest.mark.parametrize("size", [(96, 128), (75, 101)])
+def test_result_maps_are_at_frame_size_and_match_the_model(segmenter: Segmenter, size: tuple[int, int]) -> None:
+    image = synthetic_frame(3, size)
+    result = segmenter(image)
+    H, W = size
+    assert result.labels_gum.shape == result.labels_bilinear.shape == (H, W)
+    assert result.labels_gum.dtype == result.labels_bilinear.dtype == np.uint8
+    assert result.offsets.shape == (2, H, W) and result.offsets.dtype == np.float32
+    assert set(result.timings) == {"preprocess", "inference", "upsampling"}
+    assert all(v >= 0 for v in result.timings.values())
+    logits, low, offsets = _model_logits(segmenter, image)
+    # GUM labels are the model's own (GUM-decoded) logits' argmax, cropped back from the padding
+    # (up to float rounding: the Segmenter folds the /255 into its normalisation)
+    assert (result.labels_gum == logits.argmax(1)[0, :H, :W].numpy()).mean() > 0.995
+    bilinear = F.interpolate(low, size=logits.shape[-2:], mode="bilinear", align_corners=False)
+    assert (result.labels_bilinear == bilinear.argmax(1)[0, :H, :W].numpy()).mean() > 0.995
+    assert np.allclose(result.offsets, offsets[0, :, :H, :W].numpy(), atol=1e-3)
+    assert result.low_logits.shape == tuple(low.shape[1:])
+    Hp, Wp = padded_size(H, W)
+    assert result.px_per_low_px == (Wp / low.shape[-1], Hp / low.shape[-2])
+    # the test checkpoint's guidance is strong enough that the two decoders disagree somewhere
+    assert (result.labels_gum != result.labels_bilinear).any()
+
+
+def test_probabilities_and_pixel_probe_agree_with_labels(segmenter: Segmenter) -> None:
+    result = segmenter(synthetic_frame(1), probabilities=True)
+    probs = result.probabilities
+    assert probs.shape == (len(CLASS_NAMES), 96, 128)
+    assert np.allclose(probs.sum(0), 1, atol=1e-4)
+    assert np.array_equal(probs.argmax(0), result.labels_gum)
+    for x, y in ((0, 0), (127, 95), (40, 61), (77, 13)):
+        probe = result.probe(x, y)
+        assert np.allclose(probe.probabilities_gum, probs[:, y, x], atol=1e-5)
+        assert probe.probabilities_gum.argmax() == result.labels_gum[y, x] == probe.label_gum
+        assert probe.probabilities_bilinear.argmax() == result.labels_bilinear[y, x]
+        assert probe.offset == pytest.approx(tuple(result.offsets[:, y, x]))
+        assert probe.sampled[0] == pytest.approx(min(max(probe.source[0] + probe.offset[0], 0), result.low_logits.shape[2] - 1))
+
+
+def test_nearest_gum_gathers_labels(checkpoint: Path) -> None:
+    seg = Segmenter.from_checkpoint(checkpoint, device="cpu", gum_mode="nearest")
+    image = synthetic_frame(2)
+    result = seg(image)
+    low = torch.from_numpy(result.low_logits)[None]
+    offsets = torch.from_numpy(result.offsets)[None]  # frame is 96x128: no padding
+    assert np.array_equal(result.labels_gum, guided_upsample_labels(low.argmax(1), offsets)[0].numpy())
+    probe = result.probe(50, 50)
+    assert probe.probabilities_gum.argmax() == result.labels_gum[50, 50]
+
+
+def test_model_without_guidance(checkpoint_bilinear: Path) -> None:
+    seg = Segmenter.from_checkpoint(checkpoint_bilinear, device="cpu")
+    assert not seg.has_guidance and "bilinear only" in seg.description
+    result = seg(synthetic_frame(0))
+    assert result.offsets is None and not result.has_guidance
+    assert np.array_equal(result.labels_gum, result.labels_bilinear)
+    assert result.probe(3, 3).offset is None
+
+
+def test_low_precision_on_cpu(segmenter: Segmenter) -> None:
+    image = synthetic_frame(0, (64, 96))
+    reference = segmenter(image)
+    try:
+        segmenter.to(dtype="bfloat16")
+        result = segmenter(image)
+        assert "bfloat16" in segmenter.description
+        assert (result.labels_gum == reference.labels_gum).mean() > 0.9
+    finally:
+        segmenter.to(dtype="float32")
+
+
+def test_bad_inputs_say_what_is_wrong(segmenter: Segmenter, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        segmenter(np.zeros((32, 32), np.uint8))
+    with pytest.raises(ValueError, match="precision"):
+        segmenter.to(dtype="int8")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        Segmenter.from_checkpoint(bad, device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA was requested"):
+            resolve_device("cuda")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+@cuda
+def test_cuda_matches_cpu(checkpoint: Path) -> None:
+    image = synthetic_frame(4, (120, 200))
+    cpu = Segmenter.from_checkpoint(checkpoint, device="cpu")(image)
+    gpu_seg = Segmenter.from_checkpoint(checkpoint, device="cuda")
+    gpu = gpu_seg(image)
+    assert (gpu.labels_gum == cpu.labels_gum).mean() > 0.99
+    gpu_seg.to(dtype="float16")
+    assert gpu_seg(image).labels_gum.shape == (120, 200)
+
+
+def test_export_round_trip_and_cancel(segmenter: Segmenter, tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "in.avi", frames=8)
+    out = tmp_path / "out.mp4"
+    seen = []
+    with open_source(clip) as source:
+        report = export_video(source, segmenter, out, VIEWS["side-by-side"], segmenter.class_names, segmenter.palette,
+                              frames=5, progress=lambda done, total: seen.append((done, total)))
+    assert report.frames == 5 and not report.cancelled and seen[-1] == (5, 5)
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (3 * 128, 96)
+    cap.release()
+    rows = list(csv.DictReader(report.sidecar.open()))
+    assert [int(r["frame"]) for r in rows] == list(range(5))
+    assert {"inference_ms", "differ_pct", "classes"} <= set(rows[0])
+
+    cancel = threading.Event()
+    target = tmp_path / "cancelled.mp4"
+
+    def progress(done: int, total: int) -> None:
+        if done == 2:
+            cancel.set()
+
+    with open_source(clip) as source:
+        report = export_video(source, segmenter, target, VIEWS["overlay"], segmenter.class_names, segmenter.palette,
+                              progress=progress, cancel=cancel)
+    assert report.cancelled and not target.exists() and not target.with_suffix(".csv").exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_export_scores_against_ground_truth(segmenter: Segmenter, tmp_path: Path) -> None:
+    (tmp_path / "val").mkdir()
+    (tmp_path / "valannot").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / "val" / f"{i}.png"), synthetic_frame(i))
+        cv2.imwrite(str(tmp_path / "valannot" / f"{i}.png"), np.full((96, 128), 3, np.uint8))
+    with open_source(tmp_path / "val") as source:
+        report = export_video(source, segmenter, tmp_path / "gt.mp4", VIEWS["overlay"], segmenter.class_names,
+                              segmenter.palette)
+    rows = list(csv.DictReader(report.sidecar.open()))
+    assert len(rows) == 2
+    assert 0.0 <= float(rows[1]["running_miou_gum"]) <= 1.0 and "miou_bilinear" in rows[0]
+
+
+def test_annotate_command(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from gun.cli import main
+
+    clip = write_video(tmp_path / "in.avi", frames=4)
+    out = tmp_path / "annotated.mp4"
+    code = main(["annotate", str(clip), "--out", str(out), "--weights", str(checkpoint), "--view", "offsets",
+                 "--frames", "3", "--device", "cpu", "--no-progress"])
+    assert code == 0
+    assert "wrote 3 frames" in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert out.with_suffix(".csv").exists()
+    assert main(["annotate", str(clip), "--out", str(tmp_path / "x.mp4"), "--weights", str(tmp_path / "none.safetensors")]) == 2
+    assert main(["annotate", str(tmp_path / "missing.avi"), "--out", str(tmp_path / "y.mp4"), "--weights", str(checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert "weights" in err and "no such" in err
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "y.mp4").exists()
