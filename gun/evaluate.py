@@ -12,12 +12,19 @@ from gun.layers import channel_argmax
 from gun.metrics import confusion_matrix
 from gun.model import GUN, GUNOutput
 
-Decoder = Literal["gum", "bilinear"]
+Decoder = Literal["gum", "bilinear", "shift"]
 
 
 def decode_labels(model: GUN, out: GUNOutput, size: tuple[int, int], decoder: Decoder = "gum") -> torch.Tensor:
-    """Labels (N, H, W) from one forward pass, decoded with the GUM or bilinearly (float32)."""
-    offsets = out.offsets.float() if decoder == "gum" and out.offsets is not None else None
+    """Labels (N, H, W) from one forward pass, decoded in float32 by the GUM, bilinearly, or by
+    "shift": the GUM with its offsets replaced by their per-image mean, i.e. bilinear upsampling
+    translated as a whole. "shift" separates what the offsets gain by one global translation
+    (e.g. undoing a feature misalignment) from what they gain by steering each pixel."""
+    offsets = None
+    if decoder != "bilinear" and out.offsets is not None:
+        offsets = out.offsets.float()
+        if decoder == "shift":
+            offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)
     return channel_argmax(model.decode(out.low_logits.float(), offsets, size))
 
 

@@ -29,7 +29,7 @@ from gun.evaluate import Decoder, evaluate_confusion
 from gun.metrics import scores
 from gun.model import GUN
 
-DECODER_CHOICES = ("gum", "bilinear", "both")
+DECODER_CHOICES = ("gum", "bilinear", "shift", "both", "all")
 
 
 def check_classes(meta: CheckpointMeta, ds: SegmentationDataset, checkpoint: str | Path) -> None:
@@ -63,9 +63,11 @@ def choose_decoders(requested: str | None, model: GUN) -> tuple[Decoder, ...]:
         return ("gum", "bilinear") if has_gum else ("bilinear",)
     if requested not in DECODER_CHOICES:
         raise ValueError(f"unknown decoder {requested!r}: choose one of {', '.join(DECODER_CHOICES)}")
-    if requested in ("gum", "both") and not has_gum:
+    if requested != "bilinear" and not has_gum:
         raise ValueError(f"--decoder {requested}: this model has no guidance module (preset without GUM), "
                          "so it decodes bilinearly only: use --decoder bilinear")
+    if requested == "all":
+        return ("gum", "bilinear", "shift")
     return ("gum", "bilinear") if requested == "both" else (requested,)  # type: ignore[return-value]
 
 
@@ -119,7 +121,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
         "images": len(subset),
         "resolution": "native (each image at its own size)",
         "native_size": list(ds.native_size),
-        "decoder": "both" if len(decoders) == 2 else decoders[0],
+        "decoder": {1: decoders[0], 2: "both", 3: "all"}[len(decoders)],
         "device": str(dev),
         "dtype": dtype,
         "class_names": list(ds.class_names),
@@ -127,7 +129,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
         "decoders": per_decoder,
         "seconds": seconds,
     }
-    if len(decoders) == 2:
+    if "gum" in per_decoder and "bilinear" in per_decoder:
         g, b = per_decoder["gum"], per_decoder["bilinear"]
         report["difference"] = {
             "miou": _diff(g["miou"], b["miou"]),
@@ -180,7 +182,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", required=True)
     p.add_argument("--split", default="val")
     p.add_argument("--decoder", choices=DECODER_CHOICES,
-                   help="default: both when the model has a guidance module, else bilinear")
+                   help="default: both (gum and bilinear) when the model has a guidance module, else bilinear; "
+                        "shift = the GUM with each image's offsets replaced by their mean (one global translation); all = all three")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--dtype", choices=list(DTYPES), default="float32",
                    help="network precision (bfloat16/float16 = autocast); decoding is always float32")

@@ -105,3 +105,25 @@ def test_eval_missing_inputs(tmp_path: Path, data: Path, weights: dict[str, Path
     assert "no such file" in capsys.readouterr().err
     assert run_eval("--checkpoint", str(weights["gun"]), "--dataset", "camvid", "--data-root", str(tmp_path)) == 2
     assert "valannot" in capsys.readouterr().err
+
+
+def test_shift_decoder_is_the_gum_with_one_global_translation() -> None:
+    import torch
+
+    from gun.config import preset
+    from gun.evaluate import decode_labels
+    from gun.model import GUNOutput, build_model
+
+    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5)).eval()
+    g = torch.Generator().manual_seed(0)
+    low = torch.randn(1, 5, 8, 12, generator=g)
+    size = (64, 96)
+    constant = torch.tensor([0.7, -0.3]).view(1, 2, 1, 1).expand(1, 2, *size)
+    out = GUNOutput(None, low, constant)
+    assert torch.equal(decode_labels(model, out, size, "shift"), decode_labels(model, out, size, "gum"))
+    varying = torch.rand(1, 2, *size, generator=g) * 4 - 2
+    out = GUNOutput(None, low, varying)
+    shifted = decode_labels(model, out, size, "shift")
+    mean = varying.mean((2, 3), keepdim=True).expand_as(varying)
+    assert torch.equal(shifted, model.decode(low, mean, size).argmax(1))
+    assert not torch.equal(shifted, decode_labels(model, out, size, "gum"))
