@@ -28,9 +28,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     h, w = args.size
     print(f"{'preset':<16} {'encoder':<19} {'scales':<15} {'guidance':<9} {'params (M)':>10} {'GFLOPs':>8}   at {h}x{w}, {args.classes} classes")
-    for name in PRESETS:
+    names = args.preset or list(PRESETS)
+    for name in names:
         for enc in args.encoder:
-            cfg = preset(name, encoder=enc, num_classes=args.classes)
+            if args.scales and len(args.scales) != len(PRESETS[name].scales):
+                continue  # --scales applies to presets with that many branches
+            overrides = {"scales": tuple(args.scales)} if args.scales else {}
+            cfg = preset(name, encoder=enc, num_classes=args.classes, **overrides)
             params = count_params(cfg)
             gflops = count_flops(cfg, (h, w)) / 1e9
             scales = "+".join(f"{s:g}" for s in cfg.scales)
@@ -85,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=parse_size, default=(1024, 2048), help="input HxW (default 1024x2048)")
     p.add_argument("--encoder", nargs="+", choices=ENCODERS, default=list(ENCODERS))
     p.add_argument("--classes", type=int, default=19)
+    p.add_argument("--preset", nargs="+", choices=list(PRESETS), help="only these presets")
+    p.add_argument("--scales", type=float, nargs="+", help="override the branch scales (presets with as many branches)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("train", help="train a preset (torchrun --nproc_per_node=N for several GPUs)")
