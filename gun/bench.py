@@ -25,7 +25,6 @@ GFLOPs come from gun.profile.count_flops (convolutions and matmuls of one forwar
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -39,7 +38,7 @@ import torch
 from torch import Tensor
 
 from gun.checkpoint import load_model
-from gun.cli import parse_size
+from gun.cli import parse_size, write_json
 from gun.config import ENCODERS, PRESETS, preset
 from gun.device import DTYPES, resolve_device
 from gun.fold import fold_batchnorm
@@ -307,10 +306,7 @@ def run(args: argparse.Namespace) -> int:
     report["checkpoint"] = args.checkpoint
     print(format_table(report))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1))
-        print(f"wrote {out}")
+        write_json(args.json, report)
     if args.plot:
         plot(report, args.plot)
         print(f"wrote {args.plot}")

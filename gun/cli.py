@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 # modules that add their own subcommand with register(subparsers)
 _COMMAND_MODULES = ("gun.evaluate_cli", "gun.trimap", "gun.bench", "gun.annotate_cli", "gun.curves")
+
+
+def write_json(path: str | Path, report: dict) -> None:
+    """Write a command's report as JSON (creating the folder) and say where."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -62,8 +72,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    import json
-
     from gun.checkpoint import release
 
     metrics: dict = {}

@@ -11,7 +11,6 @@ decoders a model has) are shared with `gun trimap`.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from gun.checkpoint import CheckpointMeta, load_model, read_meta
+from gun.cli import write_json
 from gun.data import DATASETS, open_dataset
 from gun.data.segdata import SegmentationDataset
 from gun.device import DTYPES, autocast_dtype, resolve_device
@@ -198,8 +198,5 @@ def run(args: argparse.Namespace) -> int:
                       args.dtype, args.limit, progress=not args.no_progress)
     print(format_table(report))
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1))
-        print(f"wrote {out}")
+        write_json(args.json, report)
     return 0

@@ -22,7 +22,6 @@ we computed the distance transform on ground-truth maps", then raised a threshol
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gun.cli import write_json
 from gun.data import DATASETS
 from gun.data.segdata import IGNORE, SegmentationDataset
 from gun.device import DTYPES, autocast_dtype, resolve_device
@@ -284,8 +284,5 @@ def run(args: argparse.Namespace) -> int:
     plot(report, args.out)
     print(f"wrote {args.out}")
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1))
-        print(f"wrote {out}")
+        write_json(args.json, report)
     return 0

@@ -96,3 +96,15 @@ def segmenter(checkpoint: Path):
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.avi")
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One intra-op thread per test: the tests' tensors are tiny, and on a busy 2-core machine two
+    OpenMP threads waiting on each other make a small forward pass up to 100x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

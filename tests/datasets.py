@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from gun.data.camvid import PALETTE as CAMVID_PALETTE
@@ -20,16 +19,6 @@ from gun.data.camvid import VOID as CAMVID_VOID
 CELL = 16
 # Cityscapes labelIds used by the fixture: evaluated classes and some that map to ignore
 CITYSCAPES_IDS = (0, 1, 4, 7, 8, 11, 17, 21, 23, 24, 26, 33)
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread while a test runs: on a busy 2-core machine two OpenMP threads that wait
-    for each other make a tiny forward pass 100x slower. Import it into a test module to apply it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def camvid_colour(label: int) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ from gun.cli import main
 from gun.config import preset
 from gun.data import camvid
 from gun.model import build_model
-from tests.datasets import save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
+from tests.datasets import save_tiny_checkpoint
 
 SMALL = ["--size", "64x96", "--warmup", "1", "--runs", "3"]
 TINY = ["--preset", "gun", "--encoder", "efficientnet_lite0", "--classes", "11", "--scales", "1", "0.5"]

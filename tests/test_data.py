@@ -13,12 +13,11 @@ from gun.data.camvid import CLASS_NAMES as CAMVID_NAMES
 from gun.data.cityscapes import CLASS_NAMES as CITYSCAPES_NAMES
 from gun.data.cityscapes import LABEL_ID_TO_TRAIN_ID
 from gun.data.transforms import Augmentation, Compose, random_crop, random_scale
-from tests.datasets import (  # noqa: F401 (single_thread: autouse)
+from tests.datasets import (
     CAMVID_VOID,
     camvid_colour,
     make_camvid,
     make_cityscapes,
-    single_thread,
     write_cityscapes_pair,
 )
 

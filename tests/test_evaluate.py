@@ -11,7 +11,7 @@ import pytest
 
 from gun.cli import main
 from gun.data import camvid, cityscapes
-from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
+from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from torch import nn
 from gun.config import ENCODERS, preset
 from gun.fold import fold_batchnorm, fold_conv_bn
 from gun.model import build_model
-from tests.datasets import single_thread  # noqa: F401 (autouse)
 
 SIZE = (64, 96)
 

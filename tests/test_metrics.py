@@ -14,7 +14,7 @@ from gun.data.camvid import CLASS_NAMES
 from gun.evaluate import evaluate_confusion
 from gun.metrics import confusion_matrix, scores
 from gun.model import GUN, GUNOutput
-from tests.datasets import camvid_colour, make_camvid, single_thread  # noqa: F401 (single_thread: autouse)
+from tests.datasets import camvid_colour, make_camvid
 
 
 def test_scores_on_a_hand_built_confusion_matrix() -> None:

@@ -15,7 +15,7 @@ from gun.cli import main
 from gun.data import camvid, open_dataset
 from gun.metrics import scores
 from gun.trimap import band_confusion, band_masks, band_mious, boundary_distance
-from tests.datasets import make_camvid, save_tiny_checkpoint, single_thread  # noqa: F401 (single_thread: autouse)
+from tests.datasets import make_camvid, save_tiny_checkpoint
 
 
 def square(size: int = 40, lo: int = 10, hi: int = 30) -> np.ndarray:
