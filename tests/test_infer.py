@@ -15,9 +15,9 @@ from conftest import CLASS_NAMES, synthetic_frame, write_video
 
 from gun.annotate import VIEWS
 from gun.checkpoint import CheckpointError
+from gun.device import resolve_device
 from gun.export import export_video
 from gun.gum import guided_upsample_labels
-from gun.device import resolve_device
 from gun.infer import Segmenter, padded_size
 from gun.video import open_source
 
