@@ -9,7 +9,14 @@ from torch import Tensor, nn
 
 
 def resize(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize (align_corners=False) to size (h, w); a no-op when x already has it."""
+    """Bilinear resize (align_corners=False) to size (h, w); a no-op when x already has it.
+
+    Known limitation, measured on the shipped CamVid models: the encoders pad their strided
+    convolutions symmetrically, so a stride-s feature cell i is centred at input pixel s*i, while
+    align_corners=False assumes s*i + (s - 1) / 2. Upsampling therefore shifts features by a
+    fraction of a cell; the GUM learns to undo it (a near-constant offset), bilinear decoding
+    cannot. Stride-aligned geometry would fix both, but changes what trained weights expect.
+    """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
