@@ -232,24 +232,25 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.alpha_slider)
         bar.addSeparator()
 
-        self.device_combo = QComboBox()
-        self.device_combo.setObjectName("deviceCombo")
-        self.device_combo.addItems(["auto", "cpu", "cuda"])
-        self.device_combo.setCurrentText(self.state.device)
-        self.device_combo.setToolTip("device the model runs on")
-        self.device_combo.currentTextChanged.connect(lambda t: setattr(self.state, "device", t))
-        self.dtype_combo = QComboBox()
-        self.dtype_combo.setObjectName("dtypeCombo")
-        self.dtype_combo.addItems(["float32", "bfloat16", "float16"])
-        self.dtype_combo.setCurrentText(self.state.dtype)
-        self.dtype_combo.setToolTip("precision (bfloat16 / float16 run under autocast)")
-        self.dtype_combo.currentTextChanged.connect(lambda t: setattr(self.state, "dtype", t))
+        self.device_combo = self._state_combo("device", ["auto", "cpu", "cuda"], "device the model runs on")
+        self.dtype_combo = self._state_combo("dtype", ["float32", "bfloat16", "float16"],
+                                             "precision (bfloat16 / float16 run under autocast)")
         bar.addWidget(self.device_combo)
         bar.addWidget(self.dtype_combo)
         bar.addSeparator()
         bar.addAction("Export", self.open_export_dialog).setToolTip("export an annotated video (E)")
         bar.addAction("Screenshot", self.save_screenshot).setToolTip("save the view as PNG (S)")
         bar.addAction("Help", self.show_help).setToolTip("shortcuts (F1)")
+
+    def _state_combo(self, field: str, items: list[str], tip: str) -> QComboBox:
+        """A combo box that sets one text field of the state (e.g. device, dtype)."""
+        combo = QComboBox()
+        combo.setObjectName(f"{field}Combo")
+        combo.addItems(items)
+        combo.setCurrentText(getattr(self.state, field))
+        combo.setToolTip(tip)
+        combo.currentTextChanged.connect(lambda t: setattr(self.state, field, t))
+        return combo
 
     def _build_shortcuts(self) -> None:
         s = self.state
