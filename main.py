@@ -20,7 +20,7 @@ DEFAULT_SOURCE = ROOT / "assets" / "vtest.avi"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from gun.annotate_cli import DEFAULT_WEIGHTS
+    from gun.paths import DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(prog="main.py", description="GUN live demo: GUM vs bilinear upsampling, guidance field, metrics.")
     p.add_argument("source", nargs="?", help=f"video, image, folder or camera:N (default {DEFAULT_SOURCE.relative_to(ROOT)})")

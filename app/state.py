@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from gun.annotate import ViewSettings
+from gun.render.annotate import ViewSettings
 
 T = TypeVar("T")
 
@@ -40,14 +40,14 @@ class AppState(QObject):
     changed = Signal(str, object)  # (field name, new value)
 
     # what is playing, and with which model
-    source: Field[str] = Field("")  # spec given to gun.video.open_source, "" = none
+    source: Field[str] = Field("")  # spec given to gun.io.video.open_source, "" = none
     weights: Field[str] = Field("")  # checkpoint path
     device: Field[str] = Field("auto")  # "auto" | "cpu" | "cuda"
     dtype: Field[str] = Field("float32")  # "float32" | "bfloat16" | "float16"
     playing: Field[bool] = Field(True)
     loop: Field[bool] = Field(True)  # restart videos at their end
 
-    # what is drawn (see gun.annotate.ViewSettings)
+    # what is drawn (see gun.render.annotate.ViewSettings)
     overlay: Field[bool] = Field(True)
     alpha: Field[float] = Field(0.5)
     visible: Field[tuple[bool, ...]] = Field(())  # per class; () = all

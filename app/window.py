@@ -1,7 +1,7 @@
 """The main window: toolbar, canvas, docks (classes, performance, accuracy, pixel, help).
 
 It wires widgets to the AppState and the Worker. Frames arrive from the worker as numpy; the
-window draws them with gun.annotate (the same code as `gun annotate`) for the current view, so
+window draws them with gun.render.annotate (the same code as `gun annotate`) for the current view, so
 changing a toggle redraws the current frame at once, even when paused.
 """
 
@@ -41,8 +41,8 @@ from app.views.inspector import PixelInspector
 from app.views.legend import LegendView
 from app.views.plots import MiouPlot, PerformancePlot
 from app.worker import FrameBundle, ModelInfo, SourceInfo, WorkerThread
-from gun.annotate import panel_grid, render, rendered_size
-from gun.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, WEIGHTS_EXTENSIONS, FrameSource, list_cameras
+from gun.io.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, WEIGHTS_EXTENSIONS, FrameSource, list_cameras
+from gun.render.annotate import panel_grid, render, rendered_size
 
 BANNER_STYLE = "QLabel { background: #b3261e; color: white; padding: 6px; border-radius: 3px; }"
 
@@ -535,8 +535,9 @@ class MainWindow(QMainWindow):
         self.inspector.show_probe(probe, self.state.class_names, truth)
         sx, sy = result.px_per_low_px
         cx, cy = np.floor(probe.sampled[0] + 0.5), np.floor(probe.sampled[1] + 0.5)  # nearest cell
-        cell = QRectF(cx * sx, cy * sy, sx, sy)
-        sample = QPointF((probe.sampled[0] + 0.5) * sx, (probe.sampled[1] + 0.5) * sy)
+        left, top = result.to_frame(cx - 0.5, cy - 0.5)  # pixel centres are at +0.5 on the canvas
+        cell = QRectF(left + 0.5, top + 0.5, sx, sy)
+        sample = QPointF(*(c + 0.5 for c in result.to_frame(*probe.sampled)))
         self.canvas.set_probe((probe.x, probe.y), cell, sample)
 
     def _on_click(self, x: int, y: int) -> None:

@@ -1,13 +1,13 @@
 """The worker: owns the frame source and the Segmenter, runs in its own QThread, emits numpy.
 
-Pipeline: a gun.video.Prefetcher thread decodes ahead, this worker thread segments, the GUI
+Pipeline: a gun.io.video.Prefetcher thread decodes ahead, this worker thread segments, the GUI
 thread draws. At most two results are in flight towards the GUI (it calls `frame_shown()` after
 drawing one), so a slow screen slows the worker instead of piling up frames; a live camera's
 prefetcher keeps only its newest frame, so old frames are dropped rather than queued.
 
 Widgets call the public methods below from the GUI thread; each one emits a private signal that
 runs the work in the worker's thread. Every failure becomes a `failed(message)` signal: the
-window shows it, nothing crashes or hangs. torch is imported here (through gun.infer) on first
+window shows it, nothing crashes or hangs. torch is imported here (through gun.runtime.segmenter) on first
 use, never by the widgets.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from gun.annotate import ViewSettings
-from gun.result import FrameResult
-from gun.video import Frame, FrameSource, Prefetcher, camera_index, open_source
+from gun.io.video import Frame, FrameSource, Prefetcher, camera_index, open_source
+from gun.render.annotate import ViewSettings
+from gun.runtime.result import FrameResult
 
 MAX_IN_FLIGHT = 2  # results emitted but not yet drawn by the GUI
 
@@ -100,7 +100,7 @@ class Worker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self._segmenter = None  # gun.infer.Segmenter, created in the worker thread
+        self._segmenter = None  # gun.runtime.segmenter.Segmenter, created in the worker thread
         self._source: FrameSource | None = None
         self._spec = ""
         self._reader: Prefetcher | None = None
@@ -112,7 +112,7 @@ class Worker(QObject):
         self._lock = threading.Lock()
         self._in_flight = 0
         self._cancel_export = threading.Event()
-        self._scores = None  # gun.export.RunningScores
+        self._scores = None  # gun.runtime.clip.RunningScores
         self.frames_processed = 0
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
@@ -213,7 +213,7 @@ class Worker(QObject):
     def _do_load(self, path: str, device: str, dtype: str) -> None:
         try:
             _leave_a_core_for_the_gui()
-            from gun.infer import Segmenter
+            from gun.runtime.segmenter import Segmenter
 
             if not Path(path).is_file():
                 raise FileNotFoundError(f"weights {path} not found: train them (see README) or drop a .safetensors file here")
@@ -222,7 +222,7 @@ class Worker(QObject):
             self._fail(f"cannot load weights: {error}")
             return
         self._segmenter = segmenter
-        from gun.export import RunningScores
+        from gun.metrics.running import RunningScores
 
         self._scores = RunningScores(len(segmenter.class_names))
         self.modelLoaded.emit(self._model_info())
@@ -367,7 +367,7 @@ class Worker(QObject):
 
     @Slot(object)
     def _do_export(self, job: ExportJob) -> None:
-        from gun.export import export_video
+        from gun.runtime.clip import export_video
 
         was_playing = self._playing
         self._set_playing(False)

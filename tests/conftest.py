@@ -49,9 +49,9 @@ def make_checkpoint(path: Path, guidance: bool = True, seed: int = 0) -> Path:
     the offset head gets non-zero weights so that GUM and bilinear decoding differ."""
     import torch
 
-    from gun.checkpoint import CheckpointMeta, save_checkpoint
-    from gun.config import preset
-    from gun.model import build_model
+    from gun.nn.checkpoint import CheckpointMeta, save_checkpoint
+    from gun.nn.config import preset
+    from gun.nn.model import build_model
 
     torch.manual_seed(seed)
     config = preset("gun" if guidance else "bilinear", encoder="efficientnet_lite0", num_classes=len(CLASS_NAMES))
@@ -88,7 +88,7 @@ def checkpoint_bilinear(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def segmenter(checkpoint: Path):
-    from gun.infer import Segmenter
+    from gun.runtime.segmenter import Segmenter
 
     return Segmenter.from_checkpoint(checkpoint, device="cpu")
 

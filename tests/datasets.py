@@ -13,8 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from gun.data.camvid import PALETTE as CAMVID_PALETTE
-from gun.data.camvid import VOID as CAMVID_VOID
+from gun.data.labels import CAMVID_PALETTE, CAMVID_VOID
 
 CELL = 16
 # Cityscapes labelIds used by the fixture: evaluated classes and some that map to ignore
@@ -96,9 +95,9 @@ def save_tiny_checkpoint(path: Path, class_names: tuple[str, ...], palette: tupl
                          scales: tuple[float, ...] = (1.0, 0.5)) -> Path:
     """A randomly initialised EfficientNet-Lite0 GUN (no ImageNet weights) saved as a checkpoint.
     With guidance, the offset head gets non-zero weights so that GUM and bilinear decoding differ."""
-    from gun.checkpoint import CheckpointMeta, save_checkpoint
-    from gun.config import preset
-    from gun.model import build_model
+    from gun.nn.checkpoint import CheckpointMeta, save_checkpoint
+    from gun.nn.config import preset
+    from gun.nn.model import build_model
 
     torch.manual_seed(seed)
     config = preset(preset_name, encoder="efficientnet_lite0", num_classes=len(class_names), scales=scales)

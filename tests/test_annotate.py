@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gun.annotate import (
+from gun.render.annotate import (
     BILINEAR_RIGHT,
     BOTH_WRONG,
     DIFFER,
@@ -34,7 +34,7 @@ from gun.annotate import (
     side_by_side,
     wipe,
 )
-from gun.result import FrameResult
+from gun.runtime.result import FrameResult
 
 H, W = 48, 64
 PALETTE = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
@@ -206,11 +206,11 @@ def test_named_views_cover_the_command_line_choices(frame: np.ndarray) -> None:
 
 
 def test_drawing_and_sources_need_neither_torch_nor_qt() -> None:
-    """gun.video, gun.annotate and gun.result are shared with the GUI: numpy and OpenCV only."""
+    """gun.io.video, gun.render.annotate and gun.runtime.result are shared with the GUI: numpy and OpenCV only."""
     import subprocess
     import sys
 
-    code = ("import sys, gun.video, gun.annotate, gun.result, gun.annotate_cli; "
+    code = ("import sys, gun.io.video, gun.render.annotate, gun.runtime.result, gun.commands.annotate; "
             "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph', 'app') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,

@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gun.bench import summarise, time_alternating, without_guidance
 from gun.cli import main
-from gun.config import preset
-from gun.data import camvid
-from gun.model import build_model
+from gun.data import labels
+from gun.experiments.bench import summarise, time_alternating, without_guidance
+from gun.nn.config import preset
+from gun.nn.model import build_model
 from tests.datasets import save_tiny_checkpoint
 
 SMALL = ["--size", "64x96", "--warmup", "1", "--runs", "3"]
@@ -54,7 +54,7 @@ def test_bench_folded_bf16_channels_last_nearest(tmp_path: Path) -> None:
 
 
 def test_bench_from_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    ckpt = save_tiny_checkpoint(tmp_path / "b.safetensors", camvid.CLASS_NAMES, camvid.PALETTE, "bilinear")
+    ckpt = save_tiny_checkpoint(tmp_path / "b.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE, "bilinear")
     out = tmp_path / "bench.json"
     assert main(["bench", "--checkpoint", str(ckpt), *SMALL, "--device", "cpu", "--json", str(out)]) == 0
     r = json.loads(out.read_text())

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gun.checkpoint import CheckpointError, CheckpointMeta, load_model, read_meta, save_checkpoint
-from gun.config import preset
-from gun.model import build_model
+from gun.nn.checkpoint import CheckpointError, CheckpointMeta, load_model, read_meta, save_checkpoint
+from gun.nn.config import preset
+from gun.nn.model import build_model
 
 
 def make(tmp_path: Path, name: str = "model.safetensors", dtype: torch.dtype | None = None):

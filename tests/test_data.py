@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gun.data import open_dataset
-from gun.data.camvid import CLASS_NAMES as CAMVID_NAMES
-from gun.data.cityscapes import CLASS_NAMES as CITYSCAPES_NAMES
-from gun.data.cityscapes import LABEL_ID_TO_TRAIN_ID
+from gun.data.labels import CAMVID_CLASSES as CAMVID_NAMES
+from gun.data.labels import CITYSCAPES_CLASSES as CITYSCAPES_NAMES
+from gun.data.labels import LABEL_ID_TO_TRAIN_ID
 from gun.data.transforms import Augmentation, Compose, random_crop, random_scale
 from tests.datasets import (
     CAMVID_VOID,

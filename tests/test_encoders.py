@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gun.config import preset
-from gun.encoders import drn, efficientnet_lite
-from gun.model import build_model
+from gun.nn.config import preset
+from gun.nn.encoders import drn, efficientnet_lite
+from gun.nn.model import build_model
 
 
 def reference_drn_d_22_shapes() -> dict[str, tuple[int, ...]]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gun.cli import main
-from gun.data import camvid, cityscapes
+from gun.data import labels
 from tests.datasets import CAMVID_VOID, make_camvid, make_cityscapes, save_tiny_checkpoint
 
 
@@ -23,9 +23,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("weights")
     return {
-        "gun": save_tiny_checkpoint(d / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE),
-        "bilinear": save_tiny_checkpoint(d / "bilinear.safetensors", camvid.CLASS_NAMES, camvid.PALETTE, "bilinear"),
-        "cityscapes": save_tiny_checkpoint(d / "cs.safetensors", cityscapes.CLASS_NAMES, cityscapes.PALETTE, dataset="cityscapes"),
+        "gun": save_tiny_checkpoint(d / "gun.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE),
+        "bilinear": save_tiny_checkpoint(d / "bilinear.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE, "bilinear"),
+        "cityscapes": save_tiny_checkpoint(d / "cs.safetensors", labels.CITYSCAPES_CLASSES, labels.CITYSCAPES_PALETTE, dataset="cityscapes"),
     }
 
 
@@ -51,7 +51,7 @@ def test_eval_both_decoders(data: Path, weights: dict[str, Path], tmp_path: Path
         assert key in r, key
     assert r["decoder"] == "both" and r["dataset"] == "camvid" and r["split"] == "val" and r["images"] == 2
     assert r["checkpoint"] == str(weights["gun"])
-    assert list(r["per_class"]) == list(camvid.CLASS_NAMES)
+    assert list(r["per_class"]) == list(labels.CAMVID_CLASSES)
     assert set(r["decoders"]) == {"gum", "bilinear"}
     for d in r["decoders"].values():
         assert 0.0 <= d["miou"] <= 1.0 and 0.0 <= d["pixel_acc"] <= 1.0
@@ -110,9 +110,9 @@ def test_eval_missing_inputs(tmp_path: Path, data: Path, weights: dict[str, Path
 def test_shift_decoder_is_the_gum_with_one_global_translation() -> None:
     import torch
 
-    from gun.config import preset
-    from gun.evaluate import decode_labels
-    from gun.model import GUNOutput, build_model
+    from gun.experiments.evaluate import decode_labels
+    from gun.nn.config import preset
+    from gun.nn.model import GUNOutput, build_model
 
     model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5)).eval()
     g = torch.Generator().manual_seed(0)

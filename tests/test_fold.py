@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from gun.config import ENCODERS, preset
-from gun.fold import fold_batchnorm, fold_conv_bn
-from gun.model import build_model
+from gun.nn.config import ENCODERS, preset
+from gun.nn.fold import fold_batchnorm, fold_conv_bn
+from gun.nn.model import build_model
 
 SIZE = (64, 96)
 

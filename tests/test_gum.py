@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gun.gum import guided_upsample, guided_upsample_labels
+from gun.nn.gum import guided_upsample, guided_upsample_labels
 
 
 def reference_gum(U: np.ndarray, offsets: np.ndarray, mode: str) -> np.ndarray:

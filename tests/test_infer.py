@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from conftest import CLASS_NAMES, synthetic_frame, write_video
 
-from gun.annotate import VIEWS
-from gun.checkpoint import CheckpointError
-from gun.device import resolve_device
-from gun.export import export_video
-from gun.gum import guided_upsample_labels
-from gun.infer import Segmenter, padded_size
-from gun.video import open_source
+from gun.io.video import open_source
+from gun.nn.checkpoint import CheckpointError
+from gun.nn.gum import guided_upsample_labels
+from gun.render.annotate import VIEWS
+from gun.runtime.clip import export_video
+from gun.runtime.device import resolve_device
+from gun.runtime.segmenter import Segmenter, padded_size
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -10,10 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from gun.data import open_dataset
-from gun.data.camvid import CLASS_NAMES
-from gun.evaluate import evaluate_confusion
-from gun.metrics import confusion_matrix, scores
-from gun.model import GUN, GUNOutput
+from gun.data.labels import CAMVID_CLASSES as CLASS_NAMES
+from gun.experiments.evaluate import evaluate_confusion
+from gun.metrics.confusion import confusion_matrix, scores
+from gun.nn.model import GUN, GUNOutput
 from tests.datasets import camvid_colour, make_camvid
 
 

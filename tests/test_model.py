@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gun.config import ENCODERS, PRESETS, GUNConfig, preset
-from gun.model import build_model
+from gun.nn.config import ENCODERS, PRESETS, GUNConfig, preset
+from gun.nn.model import build_model
 
 SIZE = (64, 96)
 

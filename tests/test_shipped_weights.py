@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from gun.checkpoint import load_model
 from gun.data import open_dataset
-from gun.evaluate import evaluate_confusion
-from gun.metrics import scores
-from gun.model import build_model
+from gun.experiments.evaluate import evaluate_confusion
+from gun.metrics.confusion import scores
+from gun.nn.checkpoint import load_model
+from gun.nn.model import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "weights" / "gun_effnet_camvid.safetensors"

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gun.checkpoint import load_model
-from gun.train import TrainOptions, lr_at, train
+from gun.experiments.train import TrainOptions, lr_at, train
+from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 
 ROOT = Path(__file__).resolve().parent.parent

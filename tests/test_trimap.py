@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from gun.cli import main
-from gun.data import camvid, open_dataset
-from gun.metrics import scores
-from gun.trimap import band_confusion, band_masks, band_mious, boundary_distance
+from gun.data import labels, open_dataset
+from gun.metrics.boundary import band_confusion, band_mious, boundary_distance
+from gun.metrics.confusion import scores
 from tests.datasets import make_camvid, save_tiny_checkpoint
 
+
+def band_masks(label: np.ndarray, bands: list[int]) -> np.ndarray:
+    """(B, H, W): the pixels within each band, from the library's distance."""
+    dist = boundary_distance(label)
+    return np.stack([dist <= b for b in bands])
 
 def square(size: int = 40, lo: int = 10, hi: int = 30) -> np.ndarray:
     lab = np.zeros((size, size), np.uint8)
@@ -100,8 +105,8 @@ def test_band_confusion_checks_its_bands() -> None:
 
 def test_trimap_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = make_camvid(tmp_path / "camvid", splits=("val",), images=2)
-    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE)
-    twin = save_tiny_checkpoint(tmp_path / "bilinear.safetensors", camvid.CLASS_NAMES, camvid.PALETTE, "bilinear", seed=1)
+    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE)
+    twin = save_tiny_checkpoint(tmp_path / "bilinear.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE, "bilinear", seed=1)
     png, out = tmp_path / "plots" / "trimap.png", tmp_path / "trimap.json"
     rc = main(["trimap", "--checkpoint", str(gun), "--checkpoint2", str(twin), "--dataset", "camvid", "--data-root", str(data),
                "--split", "val", "--out", str(png), "--json", str(out), "--max-band", "8", "--device", "cpu", "--no-progress"])
@@ -120,7 +125,7 @@ def test_trimap_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 def test_trimap_rejects_a_bad_band(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = make_camvid(tmp_path / "camvid", splits=("val",), images=1)
-    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", camvid.CLASS_NAMES, camvid.PALETTE)
+    gun = save_tiny_checkpoint(tmp_path / "gun.safetensors", labels.CAMVID_CLASSES, labels.CAMVID_PALETTE)
     rc = main(["trimap", "--checkpoint", str(gun), "--dataset", "camvid", "--data-root", str(data), "--out",
                str(tmp_path / "t.png"), "--max-band", "0", "--no-progress"])
     assert rc == 2 and "--max-band" in capsys.readouterr().err

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import synthetic_frame
 
-from gun import video
-from gun.video import (
+from gun.io import video
+from gun.io.video import (
     CameraSource,
     CityscapesFolderSource,
     Frame,

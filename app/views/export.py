@@ -1,5 +1,5 @@
 """Export dialog: where, which view, how many frames; progress and cancel. The worker does the
-writing (gun.export through gun.video.VideoSink, so a cancelled export leaves no file)."""
+writing (gun.runtime.clip through gun.io.video.VideoSink, so a cancelled export leaves no file)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.worker import ExportJob, Worker
-from gun.annotate import VIEWS, ViewSettings
+from gun.render.annotate import VIEWS, ViewSettings
 
 
 class ExportDialog(QDialog):

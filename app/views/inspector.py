@@ -9,7 +9,7 @@ from html import escape
 import numpy as np
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from gun.result import PixelProbe
+from gun.runtime.result import PixelProbe
 
 HINT = "Click the frame to inspect a pixel."
 

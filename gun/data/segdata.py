@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-IGNORE = 255
-
 Sample = tuple[np.ndarray, np.ndarray]  # (H, W, 3) uint8 RGB, (H, W) uint8 train ids (255 = ignore)
 Transform = Callable[[np.ndarray, np.ndarray], Sample]
 
@@ -27,25 +25,26 @@ def read_label(path: str | Path) -> np.ndarray:
     lab = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if lab is None or lab.ndim != 2:
         raise ValueError(f"{path}: cannot read a single-channel label image")
-    return lab.astype(np.uint8)
+    if lab.dtype != np.uint8:
+        if lab.dtype.kind not in "ui" or lab.min() < 0 or lab.max() > 255:
+            raise ValueError(f"{path}: label values must be 0-255 (found {lab.dtype} up to {lab.max()}): save labels as 8-bit PNG")
+        lab = lab.astype(np.uint8)
+    return lab
 
 
 class SegmentationDataset(Dataset):
-    """Items are (image (3, H, W) float normalised, label (H, W) int64) after the transform."""
+    """Items are (image (3, H, W) uint8 RGB, label (H, W) int64) after the transform; the model's
+    normalisation is applied later, on the device, by gun.runtime.frames (written once for every path)."""
 
     name = ""
     class_names: tuple[str, ...] = ()
     palette: tuple[tuple[int, int, int], ...] = ()
     native_size: tuple[int, int] = (0, 0)  # (H, W)
 
-    def __init__(self, pairs: Sequence[tuple[Path, Path]], lut: np.ndarray, transform: Transform | None = None,
-                 mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5), cache: bool = False) -> None:
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], lut: np.ndarray, transform: Transform | None = None) -> None:
         self.pairs = list(pairs)
         self.lut = lut  # raw label value -> train id
         self.transform = transform
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
-        self._cache: dict[int, Sample] | None = {} if cache else None
 
     @property
     def num_classes(self) -> int:
@@ -56,22 +55,19 @@ class SegmentationDataset(Dataset):
 
     def load(self, i: int) -> Sample:
         """The raw sample: RGB uint8 image and train-id label map, before any transform."""
-        if self._cache is not None and i in self._cache:
-            return self._cache[i]
         img_path, lab_path = self.pairs[i]
         img, lab = read_rgb(img_path), self.lut[read_label(lab_path)]
         if img.shape[:2] != lab.shape:
             raise ValueError(f"{img_path}: image {img.shape[:2]} and label {lab.shape} sizes differ")
-        if self._cache is not None:
-            self._cache[i] = (img, lab)
         return img, lab
-
-    def normalise(self, img: np.ndarray) -> torch.Tensor:
-        x = (img.astype(np.float32) / 255.0 - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         img, lab = self.load(i)
         if self.transform is not None:
             img, lab = self.transform(img, lab)
-        return self.normalise(img), torch.from_numpy(np.ascontiguousarray(lab)).long()
+        return image_tensor(img), torch.from_numpy(np.ascontiguousarray(lab)).long()
+
+
+def image_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from gun.data.segdata import IGNORE, Sample
+from gun.data.labels import IGNORE
+from gun.data.segdata import Sample
 
 # AlexNet / fb.resnet.torch ImageNet PCA (RGB order)
 PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)

@@ -16,8 +16,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app.window import MainWindow
-from gun.annotate import render
-from gun.video import Frame, FrameSource, SourceError
+from gun.io.video import Frame, FrameSource, SourceError
+from gun.render.annotate import render
 
 TIMEOUT = 30_000  # ms; generous: CI machines are slow and may be busy
 

@@ -1,0 +1,40 @@
+"""`gun eval`: mIoU, per-class IoU, pixel accuracy and confusion matrix of a checkpoint on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+
+from gun.commands.common import add_input_size, write_json
+from gun.data import DATASETS
+from gun.experiments.evaluate import DECODER_CHOICES, evaluate, format_table
+from gun.experiments.evaluate import __doc__ as EVAL_DOC
+from gun.runtime.device import DTYPES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="mIoU / per-class IoU / pixel accuracy of a checkpoint on a dataset split",
+                              description=EVAL_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help=".safetensors written by gun train")
+    p.add_argument("--dataset", choices=list(DATASETS), required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--decoder", choices=DECODER_CHOICES,
+                   help="default: both (gum and bilinear) when the model has a guidance module, else bilinear; "
+                        "shift = the GUM with each image's offsets replaced by their mean (one global translation); all = all three")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                   help="network precision (bfloat16/float16 = autocast); decoding is always float32")
+    add_input_size(p)
+    p.add_argument("--json", help="write the full report (with confusion matrices) here")
+    p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = evaluate(args.checkpoint, args.dataset, args.data_root, args.split, args.decoder, args.device,
+                      args.dtype, args.limit, progress=not args.no_progress, input_size=args.input_size)
+    print(format_table(report))
+    if args.json:
+        write_json(args.json, report)
+    return 0

@@ -1,0 +1,55 @@
+"""Accuracy near boundaries (the paper's section 5 trimap): distance of each pixel to the nearest
+ground-truth boundary, and confusion matrices of the pixels within bands of growing width."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from gun.data.labels import IGNORE
+from gun.metrics.confusion import scores
+
+
+def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
+    """(H, W) float32: each pixel's Euclidean distance to the nearest pixel of another label
+    (1 = a 4-neighbour differs); inf for ignore pixels and for a class that fills the image."""
+    dist = np.full(label.shape, np.inf, np.float32)
+    for c in np.unique(label):
+        if c == ignore:
+            continue
+        inside = label == c
+        if inside.all():
+            break  # no boundary at all
+        d = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        dist[inside] = d[inside]
+    return dist
+
+
+def band_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands: Sequence[int],
+                   num_classes: int, ignore: int = IGNORE) -> np.ndarray:
+    """(B, C, C) int64 confusion matrices (rows = ground truth) of the pixels in each band.
+
+    bands must be increasing; band b holds the pixels with dist <= bands[b] (nested bands)."""
+    bands_arr = np.asarray(bands, np.float64)
+    if bands_arr.ndim != 1 or len(bands_arr) == 0 or np.any(np.diff(bands_arr) <= 0):
+        raise ValueError(f"bands must be a non-empty increasing sequence, got {list(bands)}")
+    keep = (target != ignore) & (dist <= bands_arr[-1])
+    # the first band that holds each pixel; a pixel is then in that band and every wider one
+    first = np.searchsorted(bands_arr, dist[keep], side="left")
+    t, p = target[keep].astype(np.int64), pred[keep].astype(np.int64)
+    if t.size and (t.max() >= num_classes or p.max() >= num_classes or p.min() < 0):
+        raise ValueError(f"labels outside 0..{num_classes - 1} (ignore = {ignore})")
+    B, C = len(bands_arr), num_classes
+    counts = np.bincount((first * C + t) * C + p, minlength=B * C * C).reshape(B, C, C)
+    return np.cumsum(counts, axis=0)
+
+
+def band_mious(cms: np.ndarray) -> list[float | None]:
+    """mIoU of each band's confusion matrix (None for a band with no pixels)."""
+    out: list[float | None] = []
+    for cm in cms:
+        m = scores(cm).miou if cm.sum() else float("nan")
+        out.append(float(m) if np.isfinite(m) else None)
+    return out

@@ -1,0 +1,84 @@
+"""Guidance modules (paper section 4, Table 4): predict the guidance offset table.
+
+Each returns offsets (N, 2, h', w') on its own `grid` (the model resamples them to the output), in
+low-resolution pixels (channel 0 = x), bounded to +-bound. The paper neither initialises nor bounds
+the offsets; later learned samplers (DySample, AlignSeg, SFNet) showed both matter, so the one
+`OffsetHead` they share is zero-initialised (training starts from plain bilinear upsampling: the
+GUM with zero offsets *is* bilinear upsampling) and bounded by a tanh (DySample's "scope").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gun.nn.geometry import Grid, resample
+from gun.nn.layers import conv_bn
+
+
+class OffsetHead(nn.Module):
+    """conv -> 2 channels, zero-initialised, then bound * tanh."""
+
+    def __init__(self, cin: int, bound: float, kernel: int = 3) -> None:
+        super().__init__()
+        self.bound = bound
+        self.conv = nn.Conv2d(cin, 2, kernel, padding=kernel // 2)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bound * torch.tanh(self.conv(x))
+
+
+class HighResGuidance(nn.Module):
+    """high-res: one 1x1 conv on the medium branch's stride-2 activation (DRN's layer2, 32 ch)."""
+
+    def __init__(self, guide_channels: int, bound: float, guide_grid: Grid) -> None:
+        super().__init__()
+        self.head = OffsetHead(guide_channels, bound, kernel=1)
+        self.grid = guide_grid
+
+    def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
+        return self.head(guide)  # (N, 2, H/2, W/2) of the medium input
+
+
+class LargeRFGuidance(nn.Module):
+    """large-rf: from the fusion module's output, three x2 upsampling steps interleaved with
+    Conv-BN-ReLU (widths w, w/2, w/4), then the offset head."""
+
+    def __init__(self, fused_channels: int, width: int, bound: float, fused_grid: Grid) -> None:
+        super().__init__()
+        self.steps = nn.ModuleList([conv_bn(fused_channels, width), conv_bn(width, width // 2), conv_bn(width // 2, width // 4)])
+        self.head = OffsetHead(width // 4, bound)
+        self.fused_grid = fused_grid
+        self.grid = Grid(tuple(s / 8 for s in fused_grid.stride), fused_grid.origin)  # type: ignore[arg-type]
+
+    def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
+        x, grid = fused, self.fused_grid
+        for step in self.steps:  # stride 8 -> 4 -> 2 -> 1 of the medium input
+            finer = Grid((grid.stride[0] / 2, grid.stride[1] / 2), grid.origin)
+            x = resample(step(x), grid.within(finer), (2 * x.shape[-2], 2 * x.shape[-1]))
+            grid = finer
+        return self.head(x)
+
+
+class FusionGuidance(nn.Module):
+    """fusion (the paper's choice): the high-resolution guide and the large-receptive-field fusion
+    output merged by "base sum": two Conv-BN blocks (one per signal, to a common width), a single
+    upsampling (of the large signal onto the guide's grid), ReLU, then the offset head."""
+
+    def __init__(self, guide_channels: int, fused_channels: int, width: int, bound: float,
+                 guide_grid: Grid, fused_grid: Grid) -> None:
+        super().__init__()
+        self.high = conv_bn(guide_channels, width, 1, relu=False)
+        self.large = conv_bn(fused_channels, width, 3, relu=False)
+        self.head = OffsetHead(width, bound)
+        self.grid, self.fused_grid = guide_grid, fused_grid
+
+    def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
+        large = resample(self.large(fused), self.fused_grid.within(self.grid), guide.shape[-2:])
+        return self.head(F.relu(self.high(guide) + large))  # (N, 2, H/2, W/2) of the medium input
+
+
+GuidanceModule = HighResGuidance | LargeRFGuidance | FusionGuidance

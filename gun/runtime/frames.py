@@ -1,0 +1,113 @@
+"""The one way a frame becomes the network's input, and the network's output becomes the frame's.
+
+    prep = prepare(frames_uint8, mean, std, model.input_multiple, input_size)   # (N, 3, H, W) uint8
+    out = model(prep.x, full=False)
+    logits = decode(model, out, prep)                                            # (N, C, H, W)
+
+`prepare` resizes the frame to the model's inference size (same area as the frames it was trained
+and evaluated on, the frame's own aspect ratio), normalises it and pads it at the bottom and right
+(replicating the border) to a multiple of `input_multiple`. `decode` samples the low-resolution
+logits straight onto the frame's own pixels, wherever they sit in the padded input (`prep.target`),
+so nothing is cropped or resized twice. `gun eval`, `gun trimap`, validation in `gun train`,
+`gun bench`, `gun annotate`, `gun predict` and the app's Segmenter all go through here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gun.nn.geometry import IDENTITY, Grid
+from gun.nn.model import GUN, GUNOutput
+
+Decoder = Literal["gum", "bilinear", "shift"]
+
+
+class Prepared(NamedTuple):
+    x: Tensor  # (N, 3, Hp, Wp) normalised, sides multiples of the model's input_multiple
+    size: tuple[int, int]  # (H, W) of the frame
+    target: Grid  # where the frame's pixels sit in x
+
+
+def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
+    """(H, W, 3) uint8 RGB -> (1, 3, H, W) uint8 on device."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {image.shape} {image.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
+
+
+def normalise(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """(N, 3, H, W) RGB in 0..255 (any dtype) -> float32 (x / 255 - mean) / std."""
+    m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255
+    s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255
+    return (x.float() - m) / s
+
+
+def inference_size(frame: Sequence[int], input_size: Sequence[int] | None) -> tuple[int, int]:
+    """The size (h, w) a frame of size `frame` is resized to: `input_size`'s area with the frame's
+    aspect ratio (the frame's own size when input_size is None)."""
+    H, W = int(frame[0]), int(frame[1])
+    if input_size is None:
+        return H, W
+    f = math.sqrt(input_size[0] * input_size[1] / (H * W))
+    return max(1, round(H * f)), max(1, round(W * f))
+
+
+def resolve_input_size(checkpoint: Sequence[int] | None, override: Sequence[int] | str | None) -> tuple[int, int] | None:
+    """The size frames are run at: the checkpoint's, unless overridden by (h, w) or "native"
+    (None: each frame at its own size)."""
+    if override is None:
+        return None if checkpoint is None else (int(checkpoint[0]), int(checkpoint[1]))
+    if override == "native":
+        return None
+    return int(override[0]), int(override[1])
+
+
+def padded_size(h: int, w: int, multiple: int) -> tuple[int, int]:
+    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
+
+
+def prepare(frames: Tensor, mean: Sequence[float], std: Sequence[float], multiple: int,
+            input_size: Sequence[int] | None = None) -> Prepared:
+    """frames (N, 3, H, W) RGB 0..255 (uint8 or float) -> the model's input and the frame's place in it."""
+    H, W = frames.shape[-2:]
+    h, w = inference_size((H, W), input_size)
+    x = frames.float()
+    target = IDENTITY
+    if (h, w) != (H, W):
+        # antialiased when shrinking; the sampling positions are align_corners=False's either way
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=h < H or w < W)
+        target = Grid.centred((H, W), (h, w))
+    x = normalise(x, mean, std)
+    hp, wp = padded_size(h, w, multiple)
+    if (hp, wp) != (h, w):
+        x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
+    return Prepared(x, (int(H), int(W)), target)
+
+
+def frame_offsets(model: GUN, out: GUNOutput, prep: Prepared) -> Tensor | None:
+    """The offsets (N, 2, H, W) at every frame pixel, in low-resolution pixels (float32)."""
+    if out.offsets is None:
+        return None
+    return model.upsample_offsets(out.offsets.float(), prep.size, prep.target)
+
+
+def decode(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum", offsets: Tensor | None = None,
+           mode: Literal["bilinear", "nearest"] = "bilinear") -> Tensor:
+    """Frame-resolution logits (N, C, H, W) in float32, decoded by the GUM, bilinearly, or by
+    "shift": the GUM with its offsets replaced by their per-image mean, i.e. bilinear upsampling
+    translated as a whole (separates what one global translation gains from per-pixel steering).
+    `offsets`: frame_offsets(), when the caller already has them."""
+    if decoder != "bilinear" and out.offsets is not None:
+        offsets = frame_offsets(model, out, prep) if offsets is None else offsets
+        if decoder == "shift":
+            offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)  # type: ignore[union-attr]
+    else:
+        offsets = None
+    return model.decode(out.low_logits.float(), offsets, prep.size, prep.target, mode)

@@ -1,0 +1,174 @@
+"""Segmenter: a loaded model plus its pre- and post-processing, timed stage by stage.
+
+    seg = Segmenter.from_checkpoint("weights/gun_effnet_camvid.safetensors", device="auto")
+    result = seg(rgb_frame)          # gun.runtime.result.FrameResult of numpy arrays
+    result.labels_gum, result.labels_bilinear, result.offsets, result.timings
+
+Resolution: frames go through gun.runtime.frames, exactly as in `gun eval`: resized to the checkpoint's
+input size (its area, the frame's aspect ratio), normalised, padded to the model's input multiple;
+the GUM then decodes straight onto the frame's own pixels, so every map comes back at the frame's
+size, aligned with it. `input_size` overrides the checkpoint's (None there = the frame's own size).
+
+Both decoders come from one encoder pass: `model(x, full=False)` gives the low-resolution logits
+and the offsets, which are then upsampled twice, by the GUM and bilinearly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from gun.nn.checkpoint import CheckpointMeta, load_model
+from gun.nn.gum import guided_upsample, guided_upsample_labels
+from gun.nn.layers import channel_argmax
+from gun.nn.model import GUN
+from gun.runtime.device import resolve_device, resolve_dtype
+from gun.runtime.frames import decode, frame_offsets, prepare, resolve_input_size, to_tensor
+from gun.runtime.result import FrameResult
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+GumMode = Literal["bilinear", "nearest"]
+
+
+class Segmenter:
+    """A model ready for frames: `seg(rgb) -> FrameResult`.
+
+    dtype float32 runs the model as it is; bfloat16 / float16 run it under autocast (convolutions
+    in low precision, the rest in float32). The upsampling decoders always run in float32.
+    gum_mode "bilinear" decodes like training did (equation 4 on the logits, then argmax);
+    "nearest" (equation 2) gathers labels at low resolution, C times fewer bytes, slightly different.
+    """
+
+    def __init__(self, model: GUN, meta: CheckpointMeta, device: str | torch.device = "auto",
+                 dtype: str | torch.dtype = "float32", gum_mode: GumMode = "bilinear",
+                 path: str | Path | None = None, input_size: tuple[int, int] | str | None = None) -> None:
+        if gum_mode not in ("bilinear", "nearest"):
+            raise ValueError(f"unknown GUM mode {gum_mode!r}: choose bilinear or nearest")
+        self.meta = meta
+        self.input_size = resolve_input_size(meta.input_size, input_size)  # None: each frame's own size
+        self.path = Path(path) if path is not None else None
+        self.gum_mode = gum_mode
+        self.model = model.eval()
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        self.to(device, dtype)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
+                        dtype: str | torch.dtype = "float32", gum_mode: GumMode = "bilinear",
+                        input_size: tuple[int, int] | str | None = None) -> Segmenter:
+        """Load a checkpoint (raises gun.nn.checkpoint.CheckpointError for a bad file)."""
+        device = resolve_device(device)
+        model, meta = load_model(path, device=device)
+        return cls(model, meta, device, dtype, gum_mode, path, input_size)
+
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Segmenter:
+        """Move to another device and/or precision (the app switches at run time)."""
+        if device is not None:
+            self.device = resolve_device(device)
+        if dtype is not None:
+            dtype = resolve_dtype(dtype)
+            if dtype == torch.float16 and self.device.type == "cpu" and not _cpu_autocast_supports(torch.float16):
+                raise ValueError("float16 is not supported on this CPU build of torch: use bfloat16 or float32")
+            self.dtype = dtype
+        self.model.to(self.device)
+        return self
+
+    # -- facts about the model, for legends and status lines --------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.meta.class_names
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...]:
+        return self.meta.palette
+
+    @property
+    def has_guidance(self) -> bool:
+        return self.model.config.guidance is not None
+
+    @property
+    def description(self) -> str:
+        cfg = self.model.config
+        name = self.path.name if self.path is not None else (self.meta.preset or "model")
+        guidance = f"GUM ({cfg.guidance})" if cfg.guidance else "bilinear only"
+        dtype = str(self.dtype).replace("torch.", "")
+        return f"{name}: {cfg.encoder}, {cfg.num_classes} classes, {guidance} | {self.device.type} {dtype}"
+
+    # -- inference --------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, probabilities: bool = False) -> FrameResult:
+        """Segment one (H, W, 3) RGB uint8 frame; maps come back at H x W."""
+        H, W = image.shape[:2]
+        model = self.model
+        timings: dict[str, float] = {}
+        with _stage(timings, "preprocess", self._sync):
+            prep = prepare(to_tensor(image, self.device), self.meta.mean, self.meta.std, model.input_multiple, self.input_size)
+        with _stage(timings, "inference", self._sync), self._autocast():
+            out = model(prep.x, full=False)
+        with _stage(timings, "upsampling", self._sync):
+            low = out.low_logits.float()  # (1, C, h, w)
+            offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
+            bilinear_logits = decode(model, out, prep, "bilinear")
+            labels_bilinear = channel_argmax(bilinear_logits)[0]
+            gum_logits = bilinear_logits
+            placement = model.logits_grid.within(prep.target)
+            if offsets is None:
+                labels_gum = labels_bilinear
+            elif self.gum_mode == "nearest":
+                labels_gum = guided_upsample_labels(channel_argmax(low), offsets, placement)[0]
+                gum_logits = guided_upsample(low, offsets, "nearest", placement) if probabilities else None
+            else:
+                gum_logits = guided_upsample(low, offsets, "bilinear", placement)  # (1, C, H, W)
+                labels_gum = channel_argmax(gum_logits)[0]
+            probs = gum_logits.softmax(1)[0] if probabilities else None
+            result = FrameResult(
+                labels_gum=labels_gum.to(torch.uint8).cpu().numpy(),
+                labels_bilinear=labels_bilinear.to(torch.uint8).cpu().numpy(),
+                offsets=offsets[0].cpu().numpy() if offsets is not None else None,
+                low_logits=low[0].cpu().numpy(),
+                low_grid=(placement.stride[1], placement.stride[0], placement.origin[1], placement.origin[0]),
+                probabilities=probs.cpu().numpy() if probs is not None else None,
+                gum_mode=self.gum_mode,
+            )
+        result.timings = timings
+        return result
+
+    def warmup(self, size: tuple[int, int] = (256, 320), runs: int = 1) -> None:
+        """Run a few dummy frames (allocations, autotuning) so the first real frame is not slow."""
+        dummy = np.zeros((*size, 3), np.uint8)
+        for _ in range(runs):
+            self(dummy)
+
+
+@contextlib.contextmanager
+def _stage(timings: dict[str, float], name: str, sync: callable) -> Iterator[None]:  # type: ignore[valid-type]
+    sync()
+    t0 = time.perf_counter()
+    yield
+    sync()
+    timings[name] = (time.perf_counter() - t0) * 1e3
+
+
+def _cpu_autocast_supports(dtype: torch.dtype) -> bool:
+    try:
+        with torch.autocast("cpu", dtype=dtype):
+            torch.nn.functional.conv2d(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 1, 1))
+        return True
+    except (RuntimeError, TypeError):
+        return False
