@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gun.commands.common import add_input_size, write_json
+from gun.commands.predict import TTA_HELP, parse_tta
 from gun.data import DATASETS
 from gun.experiments.evaluate import DECODER_CHOICES, evaluate, format_table
 from gun.experiments.evaluate import __doc__ as EVAL_DOC
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=list(DTYPES), default="float32",
                    help="network precision (bfloat16/float16 = autocast); decoding is always float32")
     add_input_size(p)
+    p.add_argument("--tta", type=parse_tta, metavar="SPEC", help=TTA_HELP + "; its scores are reported next to the single-scale ones")
     p.add_argument("--json", help="write the full report (with confusion matrices) here")
     p.add_argument("--limit", type=int, help="evaluate the first N images only")
     p.add_argument("--no-progress", action="store_true")
@@ -33,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.dataset, args.data_root, args.split, args.decoder, args.device,
-                      args.dtype, args.limit, progress=not args.no_progress, input_size=args.input_size)
+                      args.dtype, args.limit, progress=not args.no_progress, input_size=args.input_size,
+                      tta=args.tta)
     print(format_table(report))
     if args.json:
         write_json(args.json, report)

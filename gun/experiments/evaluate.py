@@ -28,28 +28,30 @@ from gun.nn.checkpoint import CheckpointMeta, load_model, read_meta
 from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN
 from gun.runtime.device import DTYPES, autocast_dtype, resolve_device
-from gun.runtime.frames import Decoder, decode, frame_offsets, prepare, resolve_input_size
+from gun.runtime.frames import Decoder, resolve_input_size
+from gun.runtime.tta import TTA, segment
 
 DECODER_CHOICES = ("gum", "bilinear", "shift", "both", "all")
 
 
 def evaluate_confusion(model: GUN, dataset: Dataset, num_classes: int, decoders: tuple[Decoder, ...] = ("gum",),
                        device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
-                       progress: bool = True, desc: str = "eval", input_size: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+                       progress: bool = True, desc: str = "eval", input_size: Sequence[int] | None = None,
+                       tta: TTA | None = None) -> dict[str, torch.Tensor]:
     """Confusion matrix per decoder over the whole dataset (batch 1: native sizes may differ).
-    Frames are run at `input_size` (the checkpoint's; None = each frame's own size)."""
+    Frames are run at `input_size` (the checkpoint's; None = each frame's own size). With `tta`,
+    the test-time-augmented matrices come too, keyed "DECODER+tta"; the plain keys stay single-scale."""
     model.eval()
-    cms = {d: torch.zeros(num_classes, num_classes, dtype=torch.int64) for d in decoders}
+    keys = list(decoders) + ([f"{d}+tta" for d in decoders] if tta is not None else [])
+    cms = {k: torch.zeros(num_classes, num_classes, dtype=torch.int64) for k in keys}
     loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=0)
     with torch.inference_mode():
         for img, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-            prep = prepare(img.to(device), model.mean, model.std, model.input_multiple, input_size)
-            with torch.autocast(prep.x.device.type, dtype=dtype, enabled=dtype is not None):
-                out = model(prep.x, full=False)
-            offsets = frame_offsets(model, out, prep)
+            seg = segment(model, img.to(device), decoders, input_size, tta, dtype)
             for d in decoders:
-                labels = channel_argmax(decode(model, out, prep, d, offsets))
-                cms[d] += confusion_matrix(labels.cpu(), y, num_classes)
+                cms[d] += confusion_matrix(channel_argmax(seg.single[d]).cpu(), y, num_classes)
+                if tta is not None:
+                    cms[f"{d}+tta"] += confusion_matrix(channel_argmax(seg.logits[d]).cpu(), y, num_classes)
     return cms
 
 
@@ -119,10 +121,12 @@ def decoder_report(cm: torch.Tensor, class_names: Sequence[str]) -> dict[str, An
 
 def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split: str, decoder: str | None = None,
              device: str = "auto", dtype: str = "float32", limit: int | None = None, progress: bool = True,
-             input_size: tuple[int, int] | str | None = None) -> dict[str, Any]:
+             input_size: tuple[int, int] | str | None = None, tta: TTA | str | None = None) -> dict[str, Any]:
     """The report that `gun eval` prints and writes. With two decoders the top-level miou,
     per_class, pixel_acc and confusion are the GUM's; `decoders` holds each decoder's and
-    `difference` is GUM minus bilinear."""
+    `difference` is GUM minus bilinear. Those are always single-scale (the paper's protocol);
+    with `tta` (a gun.runtime.tta.TTA or its text, e.g. "flip,0.75,1,1.25") the augmented scores
+    come separately under `tta`, with their gain over single-scale per decoder."""
     dev = resolve_device(device)
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -130,9 +134,11 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
     decoders = choose_decoders(decoder, model)
     subset = limited(ds, limit)
     size = resolve_input_size(meta.input_size, input_size)
+    tta = TTA.parse(tta) if isinstance(tta, str) else tta
+    tta = None if tta is not None and tta.is_single else tta
     t0 = time.perf_counter()
     cms = evaluate_confusion(model, subset, ds.num_classes, decoders, dev, autocast_dtype(dtype), progress,
-                             desc=f"eval {dataset} {split}", input_size=size)
+                             desc=f"eval {dataset} {split}", input_size=size, tta=tta)
     seconds = time.perf_counter() - t0
     per_decoder = {d: decoder_report(cms[d], ds.class_names) for d in decoders}
     main = per_decoder[decoders[0]]
@@ -148,6 +154,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
         "decoder": {1: decoders[0], 2: "both", 3: "all"}[len(decoders)],
         "device": str(dev),
         "dtype": dtype,
+        "protocol": "single-scale (the paper's protocol)" + ("; test-time augmentation reported separately under tta" if tta else ""),
         "class_names": list(ds.class_names),
         **main,
         "decoders": per_decoder,
@@ -159,6 +166,14 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
             "miou": _diff(g["miou"], b["miou"]),
             "pixel_acc": _diff(g["pixel_acc"], b["pixel_acc"]),
             "per_class": {n: _diff(g["per_class"][n], b["per_class"][n]) for n in ds.class_names},
+        }
+    if tta is not None:
+        augmented = {d: decoder_report(cms[f"{d}+tta"], ds.class_names) for d in decoders}
+        report["tta"] = {
+            "spec": tta.spec(),
+            "description": tta.describe(),
+            "decoders": augmented,
+            "gain_miou": {d: _diff(augmented[d]["miou"], per_decoder[d]["miou"]) for d in decoders},
         }
     return report
 
@@ -174,25 +189,37 @@ def _pct(v: float | None, signed: bool = False) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """Per-class IoU (%) for each decoder (and the difference), then mIoU and pixel accuracy."""
+    """Per-class IoU (%) for each decoder (and the difference), then mIoU and pixel accuracy; with
+    test-time augmentation, its columns follow the single-scale ones and a last line says which is which."""
     decoders = list(report["decoders"])
     both = "difference" in report
+    tta = report.get("tta")
+    short = {"gum": "GUM", "bilinear": "bil."}
     heads = [d.upper() if d == "gum" else d for d in decoders] + (["GUM-bil."] if both else [])
+    heads += [f"{short.get(d, d)}+TTA" for d in decoders] if tta else []
     width = max(12, *(len(n) for n in report["class_names"])) + 2
     title = (f"{report['checkpoint']} on {report['dataset']} {report['split']}: {report['images']} images "
              f"({report['resolution']}), {report['device']} {report['dtype']}, {report['seconds']:.1f} s")
     lines = [title,
              f"{'IoU (%)':<{width}}" + "".join(f"{h:>10}" for h in heads)]
 
+    def pick(scores: dict[str, Any], key: str, name: str | None) -> float | None:
+        return scores[key] if name is None else scores[key][name]
+
     def row(label: str, key: str, name: str | None = None) -> str:
-        vals = [report["decoders"][d][key] if name is None else report["decoders"][d][key][name] for d in decoders]
-        cells = [_pct(v) for v in vals]
+        cells = [_pct(pick(report["decoders"][d], key, name)) for d in decoders]
         if both:
-            d = report["difference"][key] if name is None else report["difference"][key][name]
-            cells.append(_pct(d, signed=True))
+            cells.append(_pct(pick(report["difference"], key, name), signed=True))
+        if tta:
+            cells += [_pct(pick(tta["decoders"][d], key, name)) for d in decoders]
         return f"{label:<{width}}" + "".join(f"{c:>10}" for c in cells)
 
     lines += [row(n, "per_class", n) for n in report["class_names"]]
     lines.append("-" * (width + 10 * len(heads)))
     lines += [row("mIoU", "miou"), row("pixel acc.", "pixel_acc")]
+    if tta:
+        gains = ", ".join(f"{short.get(d, d)} {_pct(g, signed=True)}" for d, g in tta["gain_miou"].items())
+        lines.append(f"single-scale columns: the paper's protocol; +TTA columns: {tta['description']}; mIoU gain {gains}")
+    else:
+        lines.append("single-scale (the paper's protocol)")
     return "\n".join(lines)
