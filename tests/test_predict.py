@@ -283,3 +283,17 @@ def test_bad_inputs_fail_with_one_line(checkpoint: Path, checkpoint_bilinear: Pa
         predict("--checkpoint", str(checkpoint), "--source", str(folder), "--out", str(fresh), "--tta", "0.1")
     assert e.value.code == 2
     assert "outside" in capsys.readouterr().err
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "readme" / "predict.md"
+
+
+@pytest.mark.skipif(not DOC.is_file(), reason="docs/readme/predict.md has been merged into the README")
+def test_documented_commands_parse() -> None:
+    from gun.cli import build_parser
+    from tests.test_docs import doc_commands
+
+    commands = doc_commands(DOC.read_text())
+    assert len(commands) >= 7 and {c[0] for c in commands} == {"predict", "eval"}
+    for argv in commands:
+        build_parser().parse_args(argv)  # exits (fails the test) on an unknown flag or a bad value
