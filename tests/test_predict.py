@@ -52,6 +52,14 @@ def random_checkpoint(path: Path, class_names: tuple[str, ...], palette, input_s
     return path
 
 
+def app_segmenter(checkpoint: Path) -> Segmenter:
+    """The app's Segmenter with the network in float32 eager torch, as `gun predict` runs it here."""
+    try:
+        return Segmenter.from_checkpoint(checkpoint, device="cpu", dtype="float32", backend="torch")
+    except TypeError:  # a Segmenter without backends
+        return Segmenter.from_checkpoint(checkpoint, device="cpu", dtype="float32")
+
+
 def predict(*args: str) -> int:
     return main(["predict", "--device", "cpu", "--no-progress", *args])
 
@@ -178,7 +186,7 @@ def test_colour_and_offsets_match_the_app(camvid: tuple[Path, Path], tmp_path: P
     root, ckpt = camvid
     out = tmp_path / "pred"
     assert predict("--checkpoint", str(ckpt), "--source", str(root / "val"), "--out", str(out), "--color", "--offsets") == 0
-    seg = Segmenter.from_checkpoint(ckpt, device="cpu")  # the app's path
+    seg = app_segmenter(ckpt)
     palette = np.array(seg.palette, np.uint8)
     for image in sorted((root / "val").iterdir()):
         result = seg(cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB))
@@ -198,7 +206,7 @@ def test_video_and_single_image_sources(checkpoint: Path, tmp_path: Path) -> Non
     out = tmp_path / "video"
     assert predict("--checkpoint", str(checkpoint), "--source", str(video), "--out", str(out), "--limit", "4") == 0
     assert sorted(p.name for p in (out / "labels").iterdir()) == [f"clip_{i:06d}.png" for i in range(4)]
-    seg = Segmenter.from_checkpoint(checkpoint, device="cpu")
+    seg = app_segmenter(checkpoint)
     cap = cv2.VideoCapture(str(video))
     for i in range(4):
         ok, bgr = cap.read()

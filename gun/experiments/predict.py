@@ -34,8 +34,10 @@ import torch
 from tqdm import tqdm
 
 from gun.data.labels import CITYSCAPES_CLASSES, CITYSCAPES_LABELS
+from gun.io.base import IMAGE_EXTENSIONS, Frame
 from gun.io.files import atomic_write, atomic_write_text
-from gun.io.video import IMAGE_EXTENSIONS, Frame, Prefetcher, open_source
+from gun.io.prefetch import Prefetcher
+from gun.io.sources import open_source
 from gun.nn.checkpoint import CheckpointMeta, load_model
 from gun.nn.layers import channel_argmax
 from gun.render.annotate import colorize
