@@ -1,25 +1,33 @@
-"""`gun bench`: batch-1 inference speed as the field measures it, GUM against bilinear decoding.
+"""`gun bench`: batch-1 inference speed as the field measures it: GUM against bilinear decoding,
+backend against backend, and against the device's own floor.
 
-Protocol: model.eval() under torch.inference_mode, `--warmup` untimed runs, then `--runs` timed
-runs, each between two device synchronisations (torch.cuda.synchronize on CUDA), reported as the
-median (and 90th percentile) in milliseconds; cudnn.benchmark on CUDA; the device's name and, on
-CPU, the thread count are reported with the numbers. Precision: float32 runs the model as it is,
-bfloat16/float16 run it under autocast. `--fold-bn` folds every BatchNorm into its convolution
-first (gun.nn.fold), as deployment runtimes do; `--channels-last` uses NHWC memory format.
+Protocol: `--warmup` untimed runs, then `--runs` timed runs, each between two device
+synchronisations (torch.cuda.synchronize on CUDA), reported as the median (and 90th percentile) in
+milliseconds. Every (backend, decoder) pair is timed alternately in one loop (the order flips every
+iteration), so all of them see the same machine state. The device's name and, on CPU, the thread
+count are reported with the numbers (ONNX Runtime and OpenVINO get the same thread count as torch).
 
-What one timed run includes, from an input tensor already on the device (normalised, batch 1) to
-the label map on the device:
-- gum: the whole network (encoder branches, fusion, classifier, guidance module with its offsets at
-  output size), the GUM sampling the low-resolution logits in float32, and the argmax
-  (`--gum-mode nearest`: argmax at low resolution, then equation 2 gathers labels).
-- bilinear: the same network with the guidance module removed (same weights, a twin built
-  without it, so it is not computed), bilinear upsampling of the float32 logits, and the argmax.
-Excluded from both: reading and normalising the frame, host-to-device and device-to-host copies,
-colouring. With `--decoder both` the two are timed alternately in one loop (the order flips every
-iteration), so both see the same machine state; compare them through `ratio_gum_over_bilinear`.
-GFLOPs come from gun.nn.profile.count_flops (convolutions and matmuls of one forward).
+Backends (gun.runtime.backends): torch (eager; `--fold-bn` folds BatchNorm into the convolutions,
+`--channels-last` runs NHWC, `--cuda-graphs` replays a captured graph, `--compile` uses
+torch.compile: all four for torch only), onnxruntime and openvino (the same ONNX graph, exported
+before timing), auto. Precision: float32, bfloat16/float16 (autocast for torch, the inference
+precision hint for OpenVINO), or auto (bf16 on a CPU with native bf16, float32 on other CPUs,
+float16 on CUDA); each row reports the precision its backend really ran.
 
-    gun bench --preset gun --encoder drn_d_22 --size 1024x2048 --device cuda --dtype float16 --decoder both
+What one timed run includes, from a normalised input tensor (batch 1, padded to the model's input
+multiple) to the label map at the frame's size:
+- gum: the network with its guidance module, the offsets resampled to the frame, the GUM sampling
+  the float32 logits, and the argmax (`--gum-mode nearest`: argmax at low resolution, then
+  equation 2 gathers labels).
+- bilinear: the same network without the guidance module (a twin with the same weights, so it is
+  not computed), bilinear upsampling of the float32 logits, and the argmax.
+Excluded: reading, resizing and normalising the frame, colouring. GFLOPs come from
+gun.nn.profile.count_flops (convolutions and matmuls of one forward). `--roofline` measures the
+device's dense matmul rate in each precision used, in the same run (gun.experiments.roofline), and
+reports floor = GFLOPs / rate and each median as a multiple of it.
+
+    gun bench --preset gun --encoder drn_d_22 --size 1024x2048 --device cuda --dtype float16 --channels-last --cuda-graphs --roofline
+    gun bench --checkpoint weights/gun_effnet_camvid.safetensors --size 384x480 --device cpu --backend torch onnxruntime openvino --roofline
 """
 
 from __future__ import annotations
@@ -36,22 +44,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gun.experiments.roofline import floor_ms, matmul_rate
 from gun.nn.checkpoint import load_model
 from gun.nn.config import preset
-from gun.nn.fold import fold_batchnorm
-from gun.nn.gum import guided_upsample, guided_upsample_labels
-from gun.nn.layers import channel_argmax, resize
+from gun.nn.geometry import IDENTITY
+from gun.nn.gum import guided_upsample_labels
+from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput, build_model
 from gun.nn.profile import count_flops
-from gun.runtime.device import DTYPES
+from gun.runtime.backends import Backend, check_names, create_backend, dtype_name, resolve_backend, resolve_precision
+from gun.runtime.frames import Prepared, decode, frame_offsets, padded_size
 
 INCLUDES = {
     "gum": "network incl. guidance module + GUM sampling of float32 logits + argmax",
     "gum-nearest": "network incl. guidance module + low-res argmax + nearest GUM on labels (eq. 2)",
     "bilinear": "same network without the guidance module + bilinear upsampling of float32 logits + argmax",
 }
-EXCLUDES = "frame reading/normalisation, host<->device copies, colouring"
-FOLD_EXAMPLE = (128, 128)  # input size of the one pass that finds the conv-BN pairs
+EXCLUDES = "frame reading, resizing and normalisation, colouring"
 
 
 def cpu_model() -> str:
@@ -85,27 +94,18 @@ def without_guidance(model: GUN) -> GUN:
     return twin
 
 
-def make_runners(models: dict[str, GUN], x: Tensor, dtype: torch.dtype, gum_mode: str = "bilinear") -> dict[str, Callable[[], Tensor]]:
-    """One callable per decoder: input on device -> (1, H, W) label map on device."""
-    size = (x.shape[-2], x.shape[-1])
-    amp = dtype != torch.float32
+def make_runner(backend: Backend, model: GUN, decoder: str, x: Tensor, size: tuple[int, int], gum_mode: str = "bilinear") -> Callable[[], Tensor]:
+    """input on device -> (1, H, W) label map at the frame's size, through `backend` and torch decoding."""
+    prep = Prepared(x, size, IDENTITY)
 
-    def network(model: GUN) -> GUNOutput:
-        with torch.autocast(x.device.type, dtype=dtype, enabled=amp):
-            return model(x, full=False)
+    def run() -> Tensor:
+        low, offsets = backend.run(x)
+        out = GUNOutput(None, low, offsets)
+        if decoder == "gum" and gum_mode == "nearest":
+            return guided_upsample_labels(channel_argmax(low), frame_offsets(model, out, prep), model.logits_grid)
+        return channel_argmax(decode(model, out, prep, "gum" if decoder == "gum" else "bilinear"))
 
-    def gum() -> Tensor:
-        out = network(models["gum"])
-        if gum_mode == "nearest":
-            return guided_upsample_labels(channel_argmax(out.low_logits), out.offsets.float())
-        return channel_argmax(guided_upsample(out.low_logits.float(), out.offsets.float(), "bilinear"))
-
-    def bilinear() -> Tensor:
-        out = network(models["bilinear"])
-        return channel_argmax(resize(out.low_logits.float(), size))
-
-    runners = {"gum": gum, "bilinear": bilinear}
-    return {name: runners[name] for name in models}
+    return run
 
 
 def time_alternating(runners: dict[str, Callable[[], Tensor]], warmup: int, runs: int, device: torch.device) -> dict[str, list[float]]:
@@ -159,105 +159,101 @@ def load_bench_model(checkpoint: str | None, preset_name: str | None, encoder: s
 
 def benchmark(model: GUN, size: tuple[int, int], device: torch.device, dtype: str = "float32",
               decoders: Sequence[str] = ("gum", "bilinear"), warmup: int = 10, runs: int = 50, fold_bn: bool = False,
-              channels_last: bool = False, gum_mode: str = "bilinear", name: str = "") -> dict[str, Any]:
-    """Time each decoder of `model` at batch 1 and size (H, W); returns the report `gun bench` writes."""
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+              channels_last: bool = False, gum_mode: str = "bilinear", name: str = "", backends: Sequence[str] = ("torch",),
+              cuda_graphs: bool = False, compile: bool = False, roofline: bool = False) -> dict[str, Any]:
+    """Time every (backend, decoder) of `model` at batch 1 on frames of size (H, W); returns the
+    report `gun bench` writes: results[backend][decoder] = timings."""
+    if dtype != "auto":
+        resolve_precision("torch", device, dtype)  # one-line error for an unknown name
     if warmup < 0 or runs < 1:
         raise ValueError(f"need --warmup >= 0 and --runs >= 1, got {warmup} and {runs}")
     if gum_mode not in ("bilinear", "nearest"):
         raise ValueError(f"unknown GUM mode {gum_mode!r}: choose bilinear or nearest")
     if "gum" in decoders and model.guidance is None:
         raise ValueError("this model has no guidance module, so no GUM decoder: use --decoder bilinear")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    check_names(list(backends))
+    concrete = [resolve_backend(b, device, resolve_precision(b, device, dtype)) for b in backends]
+    if len(set(concrete)) != len(concrete):
+        raise ValueError(f"--backend {' '.join(backends)} names {concrete[0]} twice (auto is {concrete[-1]} here)")
     model = model.eval()
-    variants: dict[str, GUN] = {}
-    folded: dict[str, int] = {}  # BatchNorm layers folded per variant
-    for d in decoders:
-        m = (model if d == "gum" else without_guidance(model)).eval().to(device)
-        if fold_bn:
-            m, folded[d] = fold_batchnorm(m, torch.randn(1, 3, *FOLD_EXAMPLE, device=device))
-        if channels_last:
-            m = m.to(memory_format=torch.channels_last)
-        variants[d] = m
-    x = torch.randn(1, 3, *size, device=device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    times = time_alternating(make_runners(variants, x, DTYPES[dtype], gum_mode), warmup, runs, device)
+    shape = padded_size(size[0], size[1], model.input_multiple)
+    variants = {d: (model if d == "gum" else without_guidance(model).eval()) for d in decoders}
+    x = torch.randn(1, 3, *shape, device=device)
+    runners: dict[str, Callable[[], Tensor]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for requested, b in zip(backends, concrete):
+        for d in decoders:
+            backend = create_backend(b, variants[d], device, dtype, fold_bn=fold_bn, channels_last=channels_last,
+                                     cuda_graphs=cuda_graphs, compile=compile)
+            runners[f"{b}/{d}"] = make_runner(backend, variants[d], d, x, size, gum_mode)
+            with torch.inference_mode():
+                runners[f"{b}/{d}"]()  # export / compile / capture before timing; then `dtype` is what really runs
+            options = getattr(backend, "options", {})
+            rows.setdefault(b, {})[d] = {"dtype": dtype_name(backend.dtype), "requested": requested,
+                                         "bn_layers_folded": getattr(backend, "folded", 0), **options}
+    times = time_alternating(runners, warmup, runs, device)
 
+    rates: dict[str, dict[str, float]] = {}
+    if roofline:
+        for dt in sorted({r["dtype"] for per in rows.values() for r in per.values()}):
+            rates[dt] = matmul_rate(device, getattr(torch, dt))
+    flops = {d: count_flops(model.config if d == "gum" else replace(model.config, guidance=None), shape) for d in decoders}
+    for b, per in rows.items():
+        for d, row in per.items():
+            include = INCLUDES["gum-nearest" if d == "gum" and gum_mode == "nearest" else d]
+            row.update(summarise(times[f"{b}/{d}"]), gflops=flops[d] / 1e9, includes=include, ms_all=times[f"{b}/{d}"])
+            if row["dtype"] in rates:
+                row["floor_ms"] = floor_ms(flops[d], rates[row["dtype"]]["tflops"])
+                row["multiple_of_floor"] = row["ms_median"] / row["floor_ms"]
     report: dict[str, Any] = {
-        "device": device_name(device),
-        "device_type": device.type,
-        "dtype": dtype,
-        "autocast": dtype != "float32",
-        "size": list(size),
-        "batch": 1,
-        "preset": name,
-        "encoder": model.config.encoder,
-        "scales": list(model.config.scales),
-        "classes": model.config.num_classes,
-        "gflops": count_flops(model.config, size) / 1e9,
-        "folded_bn": fold_bn,
-        "bn_layers_folded": folded,
-        "channels_last": channels_last,
-        "threads": torch.get_num_threads(),
-        "cudnn_benchmark": device.type == "cuda",
-        "warmup": warmup,
-        "runs": runs,
-        "gum_mode": gum_mode,
-        "excludes": EXCLUDES,
-        "torch": torch.__version__,
+        "device": device_name(device), "device_type": device.type, "dtype": dtype, "size": list(size),
+        "input_shape": list(shape), "batch": 1, "preset": name, "encoder": model.config.encoder,
+        "scales": list(model.config.scales), "classes": model.config.num_classes, "gflops": flops[decoders[0]] / 1e9,
+        "backends": concrete, "decoders": list(decoders), "results": rows, "folded_bn": fold_bn,
+        "channels_last": channels_last, "cuda_graphs": cuda_graphs, "compile": compile, "threads": torch.get_num_threads(),
+        "cudnn_benchmark": device.type == "cuda", "warmup": warmup, "runs": runs, "gum_mode": gum_mode,
+        "excludes": EXCLUDES, "torch": torch.__version__, "roofline": rates or None,
+        "cpu_flags_bf16": sorted(f for f in ("amx_bf16", "avx512_bf16") if f in _flags()),
     }
-    for d in decoders:
-        cfg = model.config if d == "gum" else replace(model.config, guidance=None)
-        includes = INCLUDES["gum-nearest" if d == "gum" and gum_mode == "nearest" else d]
-        report[d] = {**summarise(times[d]), "gflops": count_flops(cfg, size) / 1e9, "includes": includes, "ms_all": times[d]}
     if "gum" in decoders and "bilinear" in decoders:
-        report["ratio_gum_over_bilinear"] = report["gum"]["ms_median"] / report["bilinear"]["ms_median"]
+        report["ratio_gum_over_bilinear"] = {b: per["gum"]["ms_median"] / per["bilinear"]["ms_median"] for b, per in rows.items()}
     return report
 
 
+def _flags() -> frozenset[str]:
+    from gun.runtime.backends.hardware import cpu_flags
+
+    return cpu_flags()
+
+
 def format_table(report: dict[str, Any]) -> str:
-    decoders = [d for d in ("gum", "bilinear") if d in report]
     h, w = report["size"]
     yes_no = {True: "yes", False: "no"}
-    setting = (f"{report['device']}, {report['dtype']}, batch 1 at {h}x{w}, BN folded: {yes_no[report['folded_bn']]}, "
-               f"channels_last: {yes_no[report['channels_last']]}, {report['runs']} runs after {report['warmup']} warm-up")
-    lines = [setting,
-             f"{'decoder':<10}{'median ms':>11}{'p90 ms':>9}{'FPS':>9}{'GFLOPs':>9}  includes"]
-    for d in decoders:
-        r = report[d]
-        lines.append(f"{d:<10}{r['ms_median']:>11.2f}{r['ms_p90']:>9.2f}{r['fps']:>9.1f}{r['gflops']:>9.2f}  {r['includes']}")
-    if "ratio_gum_over_bilinear" in report:
-        lines.append(f"GUM / bilinear time: {report['ratio_gum_over_bilinear']:.3f} (measured alternately in one run)")
+    setting = (f"{report['device']}, batch 1 at {h}x{w} (input {report['input_shape'][0]}x{report['input_shape'][1]}), "
+               f"torch options: BN folded {yes_no[report['folded_bn']]}, channels_last {yes_no[report['channels_last']]}, "
+               f"CUDA graphs {yes_no[report['cuda_graphs']]}, compile {yes_no[report['compile']]}; "
+               f"{report['runs']} runs after {report['warmup']} warm-up, alternating")
+    header = f"{'backend':<12}{'decoder':<10}{'dtype':<10}{'median ms':>10}{'p90 ms':>9}{'FPS':>9}{'GFLOPs':>8}{'floor ms':>10}{'x floor':>9}"
+    lines = [setting, header]
+    for b, per in report["results"].items():
+        for d, r in per.items():
+            floor = f"{r['floor_ms']:>10.2f}{r['multiple_of_floor']:>9.1f}" if "floor_ms" in r else f"{'-':>10}{'-':>9}"
+            lines.append(f"{b:<12}{d:<10}{r['dtype']:<10}{r['ms_median']:>10.2f}{r['ms_p90']:>9.2f}{r['fps']:>9.1f}{r['gflops']:>8.2f}{floor}")
+    for b, ratio in (report.get("ratio_gum_over_bilinear") or {}).items():
+        lines.append(f"GUM / bilinear time ({b}): {ratio:.3f} (measured alternately in one run)")
+    for dt, rate in (report.get("roofline") or {}).items():
+        lines.append(f"matmul rate {dt}: {rate['tflops']:.3f} TFLOP/s ({rate['n']}^3, best of 5, this run)")
     lines.append(f"excluded: {report['excludes']}")
     return "\n".join(lines)
 
 
-def plot(report: dict[str, Any], path: str | Path) -> None:
-    """Bar chart of the median time per decoder, whiskers to the 90th percentile, FPS on the bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    decoders = [d for d in ("gum", "bilinear") if d in report]
-    med = [report[d]["ms_median"] for d in decoders]
-    p90 = [report[d]["ms_p90"] for d in decoders]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    bars = ax.bar(["GUM" if d == "gum" else "bilinear" for d in decoders], med, color=["tab:blue", "tab:orange"][: len(decoders)],
-                  yerr=[[0] * len(med), [p - m for p, m in zip(p90, med)]], capsize=6)
-    for bar, d in zip(bars, decoders):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() / 2, f"{report[d]['ms_median']:.1f} ms\n{report[d]['fps']:.1f} FPS",
-                ha="center", va="center", color="white", fontsize=10, fontweight="bold")
+def markdown_rows(report: dict[str, Any], command: str, paper: str = "") -> list[str]:
+    """README speed-table rows: device | backend | dtype | input | decoder | median ms | FPS | x floor | paper | command."""
     h, w = report["size"]
-    ax.set_ylabel("time per frame (ms, median; whisker = p90)")
-    ax.set_title(f"{report['preset'] or 'model'} {report['encoder']} at {h}x{w}, {report['dtype']}"
-                 f"{', BN folded' if report['folded_bn'] else ''}\n{report['device']}", fontsize=9)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    out = []
+    for b, per in report["results"].items():
+        for d, r in per.items():
+            floor = f"{r['multiple_of_floor']:.1f}" if "multiple_of_floor" in r else "-"
+            out.append(f"| {report['device']} | {b} | {r['dtype']} | {h}x{w} | {'GUM' if d == 'gum' else 'bilinear'} | "
+                       f"{r['ms_median']:.1f} | {r['fps']:.1f} | {floor} | {paper} | `{command}` |")
+    return out

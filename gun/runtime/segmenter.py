@@ -9,8 +9,10 @@ input size (its area, the frame's aspect ratio), normalised, padded to the model
 the GUM then decodes straight onto the frame's own pixels, so every map comes back at the frame's
 size, aligned with it. `input_size` overrides the checkpoint's (None there = the frame's own size).
 
-Both decoders come from one encoder pass: `model(x, full=False)` gives the low-resolution logits
-and the offsets, which are then upsampled twice, by the GUM and bilinearly.
+Both decoders come from one encoder pass: the backend (gun.runtime.backends: torch, onnxruntime,
+openvino; "auto" = the fastest installed for the device) gives the low-resolution logits and the
+offsets, which are then upsampled twice in torch, by the GUM and bilinearly. Backend, device and
+precision switch at run time: `seg.to(device, dtype, backend)`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import torch
 from gun.nn.checkpoint import CheckpointMeta, load_model
 from gun.nn.gum import guided_upsample, guided_upsample_labels
 from gun.nn.layers import channel_argmax
-from gun.nn.model import GUN
-from gun.runtime.device import resolve_device, resolve_dtype
+from gun.nn.model import GUN, GUNOutput
+from gun.runtime.backends import Backend, check_names, create_backend, dtype_name
+from gun.runtime.device import resolve_device
 from gun.runtime.frames import decode, frame_offsets, prepare, resolve_input_size, to_tensor
 from gun.runtime.result import FrameResult
 
@@ -39,15 +42,18 @@ GumMode = Literal["bilinear", "nearest"]
 class Segmenter:
     """A model ready for frames: `seg(rgb) -> FrameResult`.
 
-    dtype float32 runs the model as it is; bfloat16 / float16 run it under autocast (convolutions
-    in low precision, the rest in float32). The upsampling decoders always run in float32.
+    backend: "auto" (default: OpenVINO or ONNX Runtime on a CPU, eager torch with fp16 and CUDA
+    graphs on CUDA), "torch", "onnxruntime" or "openvino". dtype: "auto" (bf16 on a CPU with
+    native bf16, float32 on other CPUs, float16 on CUDA), float32, bfloat16 or float16; the
+    upsampling decoders always run in float32. `self.dtype` is what the network really runs in.
     gum_mode "bilinear" decodes like training did (equation 4 on the logits, then argmax);
     "nearest" (equation 2) gathers labels at low resolution, C times fewer bytes, slightly different.
     """
 
     def __init__(self, model: GUN, meta: CheckpointMeta, device: str | torch.device = "auto",
-                 dtype: str | torch.dtype = "float32", gum_mode: GumMode = "bilinear",
-                 path: str | Path | None = None, input_size: tuple[int, int] | str | None = None) -> None:
+                 dtype: str | torch.dtype = "auto", gum_mode: GumMode = "bilinear",
+                 path: str | Path | None = None, input_size: tuple[int, int] | str | None = None,
+                 backend: str = "auto") -> None:
         if gum_mode not in ("bilinear", "nearest"):
             raise ValueError(f"unknown GUM mode {gum_mode!r}: choose bilinear or nearest")
         self.meta = meta
@@ -55,30 +61,43 @@ class Segmenter:
         self.path = Path(path) if path is not None else None
         self.gum_mode = gum_mode
         self.model = model.eval()
+        self._requested: tuple[str, str | torch.dtype] = (backend, dtype)
+        self.backend: Backend
         self.device = torch.device("cpu")
-        self.dtype = torch.float32
-        self.to(device, dtype)
+        self.to(device, dtype, backend)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto",
-                        dtype: str | torch.dtype = "float32", gum_mode: GumMode = "bilinear",
-                        input_size: tuple[int, int] | str | None = None) -> Segmenter:
+                        dtype: str | torch.dtype = "auto", gum_mode: GumMode = "bilinear",
+                        input_size: tuple[int, int] | str | None = None, backend: str = "auto") -> Segmenter:
         """Load a checkpoint (raises gun.nn.checkpoint.CheckpointError for a bad file)."""
         device = resolve_device(device)
         model, meta = load_model(path, device=device)
-        return cls(model, meta, device, dtype, gum_mode, path, input_size)
+        return cls(model, meta, device, dtype, gum_mode, path, input_size, backend)
 
-    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Segmenter:
-        """Move to another device and/or precision (the app switches at run time)."""
-        if device is not None:
-            self.device = resolve_device(device)
-        if dtype is not None:
-            dtype = resolve_dtype(dtype)
-            if dtype == torch.float16 and self.device.type == "cpu" and not _cpu_autocast_supports(torch.float16):
-                raise ValueError("float16 is not supported on this CPU build of torch: use bfloat16 or float32")
-            self.dtype = dtype
-        self.model.to(self.device)
+    def to(self, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+           backend: str | None = None) -> Segmenter:
+        """Switch device, precision and/or backend (the app does at run time); None keeps the
+        current choice. On an error (one line, ValueError/RuntimeError) nothing changes."""
+        name = backend if backend is not None else self._requested[0]
+        check_names([name])
+        precision = dtype if dtype is not None else self._requested[1]
+        target = resolve_device(device) if device is not None else self.device
+        cuda = target.type == "cuda"
+        # on CUDA: BN folded, channels-last, and CUDA graphs when every frame has one input size
+        built = create_backend(name, self.model, target, precision, fold_bn=cuda, channels_last=cuda,
+                               cuda_graphs=cuda and self.input_size is not None)
+        self.backend, self.device, self._requested = built, target, (name, precision)
         return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The precision the network runs in (OpenVINO reports float32 when the CPU lacks bf16)."""
+        return self.backend.dtype
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
 
     # -- facts about the model, for legends and status lines --------------------------------------
     @property
@@ -98,31 +117,25 @@ class Segmenter:
         cfg = self.model.config
         name = self.path.name if self.path is not None else (self.meta.preset or "model")
         guidance = f"GUM ({cfg.guidance})" if cfg.guidance else "bilinear only"
-        dtype = str(self.dtype).replace("torch.", "")
-        return f"{name}: {cfg.encoder}, {cfg.num_classes} classes, {guidance} | {self.device.type} {dtype}"
+        return f"{name}: {cfg.encoder}, {cfg.num_classes} classes, {guidance} | {self.device.type} {self.backend.name} {dtype_name(self.dtype)}"
 
     # -- inference --------------------------------------------------------------------------------
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, probabilities: bool = False) -> FrameResult:
         """Segment one (H, W, 3) RGB uint8 frame; maps come back at H x W."""
-        H, W = image.shape[:2]
         model = self.model
         timings: dict[str, float] = {}
         with _stage(timings, "preprocess", self._sync):
             prep = prepare(to_tensor(image, self.device), self.meta.mean, self.meta.std, model.input_multiple, self.input_size)
-        with _stage(timings, "inference", self._sync), self._autocast():
-            out = model(prep.x, full=False)
+        with _stage(timings, "inference", self._sync):
+            low, low_offsets = self.backend.run(prep.x)
         with _stage(timings, "upsampling", self._sync):
-            low = out.low_logits.float()  # (1, C, h, w)
+            low = low.to(self.device)  # (1, C, h, w) float32
+            out = GUNOutput(None, low, low_offsets.to(self.device) if low_offsets is not None else None)
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             bilinear_logits = decode(model, out, prep, "bilinear")
             labels_bilinear = channel_argmax(bilinear_logits)[0]
@@ -163,12 +176,3 @@ def _stage(timings: dict[str, float], name: str, sync: callable) -> Iterator[Non
     yield
     sync()
     timings[name] = (time.perf_counter() - t0) * 1e3
-
-
-def _cpu_autocast_supports(dtype: torch.dtype) -> bool:
-    try:
-        with torch.autocast("cpu", dtype=dtype):
-            torch.nn.functional.conv2d(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 1, 1))
-        return True
-    except (RuntimeError, TypeError):
-        return False
