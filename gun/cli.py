@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("models", "train", "release", "eval", "trimap", "bench", "curves", "annotate", "predict")
+COMMANDS = ("models", "train", "release", "eval", "trimap", "bench", "curves", "annotate", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
