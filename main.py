@@ -3,8 +3,9 @@
     python main.py [SOURCE] [--webcam N] [--weights F] [--device auto|cpu|cuda] [--frames N] [--screenshot PNG]
 
 SOURCE is a video, an image, a folder of images (Cityscapes or CamVid layouts add ground truth)
-or camera:N; the default is the bundled sample video. With --frames N the app quits after
-drawing N frames (saving the window to --screenshot PNG first, when given).
+or camera:N; the default is the bundled CamVid driving clip with its ground truth (live mIoU).
+With --frames N the app quits after drawing N frames (saving the window to --screenshot PNG
+first, when given); such a run exits 1 with a one-line message when its source or weights failed.
 """
 
 from __future__ import annotations
@@ -16,19 +17,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_SOURCE = ROOT / "assets" / "vtest.avi"
+DEFAULT_SOURCE = ROOT / "assets" / "camvid_0016E5.mp4"  # in the model's domain, with ground truth
+VIEWS = ("single", "side-by-side", "wipe", "offsets")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from gun.paths import DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(prog="main.py", description="GUN live demo: GUM vs bilinear upsampling, guidance field, metrics.")
-    p.add_argument("source", nargs="?", help=f"video, image, folder or camera:N (default {DEFAULT_SOURCE.relative_to(ROOT)})")
+    p.add_argument("source", nargs="?", help=f"video, image, folder or camera:N (default {DEFAULT_SOURCE.relative_to(ROOT)}; "
+                   "assets/vtest.avi is an out-of-domain example)")
     p.add_argument("--webcam", type=int, metavar="N", help="use camera N instead of SOURCE")
-    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (.safetensors)")
+    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                   help="checkpoint (.safetensors); a bilinear_effnet_camvid.safetensors beside it is shown as the twin")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-    p.add_argument("--view", choices=("single", "side-by-side", "wipe"), default="single")
+    p.add_argument("--view", choices=VIEWS, default="single", help="offsets: the learned offsets as flow colours and arrows")
     p.add_argument("--guidance", action="store_true", help="start with the offset arrows shown")
     p.add_argument("--frames", type=int, metavar="N", help="quit after drawing N frames")
     p.add_argument("--screenshot", metavar="PNG", help="with --frames: save the window to PNG before quitting")
@@ -37,22 +41,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--screenshot needs --frames N (the screenshot is taken after N frames)")
     if args.frames is not None and args.frames < 1:
         p.error("--frames must be at least 1")
+    if args.screenshot and not Path(args.screenshot).expanduser().resolve().parent.is_dir():
+        p.error(f"--screenshot {args.screenshot}: its folder does not exist; create it or pick another path")
     return args
 
 
-def create_window(args: argparse.Namespace):
+def create_window(args: argparse.Namespace):  # noqa: ANN201 - app.window imports Qt only when called
     """The shown main window, playing args' source with args' weights (a QApplication must exist)."""
     from app.window import MainWindow
 
     window = MainWindow(frames_limit=args.frames)
     state = window.state
-    state.layout, state.arrows, state.device, state.dtype = args.view, args.guidance, args.device, args.dtype
-    window.show()
-    if Path(args.weights).is_file():
-        window.load_weights(args.weights)
+    state.device, state.dtype = args.device, args.dtype
+    if args.view == "offsets":
+        state.overlay, state.flow, state.arrows = False, True, True
     else:
-        state.say(f"weights {args.weights} not found: showing frames without segmentation. "
-                  "Train them (see README) or drop a .safetensors file on the window.", error=True)
+        state.layout, state.arrows = args.view, args.guidance
+    window.show()
+    window.load_weights(args.weights)  # a missing or bad file is a message in the window (and exit 1 in a --frames run)
     window.open_source(f"camera:{args.webcam}" if args.webcam is not None else (args.source or str(DEFAULT_SOURCE)))
     return window
 
@@ -66,16 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("GUN demo")
     started = time.perf_counter()
     window = create_window(args)
+    error: list[str] = []
 
     def finish() -> None:
         elapsed = time.perf_counter() - started
+        problem = window.presenter.script_error()
+        if problem:
+            error.append(problem)
         if args.screenshot:
-            window.grab().save(args.screenshot)
-            print(f"saved {args.screenshot}")
+            if window.grab().save(args.screenshot):
+                print(f"saved {args.screenshot}")
+            else:
+                error.append(f"cannot write {args.screenshot}: check the folder is writable")
         print(f"drew {window.frames_drawn} frames in {elapsed:.1f} s (including start-up)")
         stats = window.performance.medians()
         if window.frames_drawn > 5 and np.isfinite(stats["fps"]):
-            stages = ", ".join(f"{k[:-3]} {v:.1f}" for k, v in stats.items() if k.endswith("_ms"))
+            stages = ", ".join(f"{k[:-3]} {v:.1f}" for k, v in stats.items() if k.endswith("_ms") and np.isfinite(v))
             print(f"after warm-up (medians): app {stats['fps']:.2f} FPS, model alone {stats['model_fps']:.2f} FPS; "
                   f"ms per stage: {stages}")
         window.close()
@@ -83,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     window.framesLimitReached.connect(finish)
     code = app.exec()
     window.shutdown()
+    if error:
+        print(f"main.py: error: {error[0]}", file=sys.stderr)
+        return 1
     return code
 
 

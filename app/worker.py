@@ -1,14 +1,15 @@
-"""The worker: owns the frame source and the Segmenter, runs in its own QThread, emits numpy.
+"""The worker: owns the models (the GUN and its bilinear twin) and the playback, runs in its own
+QThread, emits numpy.
 
-Pipeline: a gun.io.video.Prefetcher thread decodes ahead, this worker thread segments, the GUI
-thread draws. At most two results are in flight towards the GUI (it calls `frame_shown()` after
-drawing one), so a slow screen slows the worker instead of piling up frames; a live camera's
-prefetcher keeps only its newest frame, so old frames are dropped rather than queued.
+Pipeline: a gun.io.prefetch.Prefetcher thread decodes ahead (app.playback), this worker thread
+segments, the GUI thread draws. At most two results are in flight towards the GUI (it calls
+`frame_shown()` after drawing one), so a slow screen slows the worker instead of piling up frames;
+a live camera's prefetcher keeps only its newest frame, so old frames are dropped, not queued.
 
 Widgets call the public methods below from the GUI thread; each one emits a private signal that
-runs the work in the worker's thread. Every failure becomes a `failed(message)` signal: the
-window shows it, nothing crashes or hangs. torch is imported here (through gun.runtime.segmenter) on first
-use, never by the widgets.
+runs the work in the worker's thread. Every failure becomes `failed(topic, message)` (topics in
+app.messages): the window shows it, nothing crashes or hangs. torch is imported here (through
+gun.runtime.segmenter) on first use, never by the widgets.
 """
 
 from __future__ import annotations
@@ -16,73 +17,28 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from gun.io.video import Frame, FrameSource, Prefetcher, camera_index, open_source
-from gun.render.annotate import ViewSettings
+from app.messages import MODEL, SCORE, SOURCE, ExportJob, FrameBundle, ModelInfo, twin_path
+from app.playback import Playback
+from gun.io.base import Frame, FrameSource
 from gun.runtime.result import FrameResult
 
 MAX_IN_FLIGHT = 2  # results emitted but not yet drawn by the GUI
 
-
-@dataclass
-class FrameBundle:
-    """One processed frame for the GUI."""
-
-    frame: Frame
-    result: FrameResult | None  # None while no model is loaded: the plain frame is shown
-    timings: dict[str, float]  # ms: decode + the Segmenter's stages
-    scores: dict[str, float]  # per-frame and running mIoU of both decoders, when ground truth exists
-    frame_count: int | None
-    dropped: int  # frames a live source dropped so far because the model was busy
-    trimap: dict | None = None  # running band mIoU {"bands", "gum", "bilinear"} with ground truth
-
-
-@dataclass
-class ModelInfo:
-    path: str
-    description: str
-    class_names: tuple[str, ...]
-    palette: tuple[tuple[int, int, int], ...]
-    has_guidance: bool
-    device: str
-    dtype: str
-    cuda_available: bool
-    metrics: dict[str, Any] = field(default_factory=dict)
-    dataset: str = ""
-
-
-@dataclass
-class SourceInfo:
-    spec: str
-    name: str
-    frame_count: int | None
-    fps: float | None
-    live: bool
-    seekable: bool
-
-
-@dataclass
-class ExportJob:
-    path: str
-    view: ViewSettings
-    frames: int | None = None  # None = the whole source
-    sidecar: bool = True
+__all__ = ["ExportJob", "FrameBundle", "ModelInfo", "Worker", "WorkerThread"]
 
 
 class Worker(QObject):
     # results, to the GUI
     frameReady = Signal(object)  # FrameBundle
     modelLoaded = Signal(object)  # ModelInfo
-    sourceOpened = Signal(object)  # SourceInfo
+    sourceOpened = Signal(object)  # app.messages.SourceInfo
     playingChanged = Signal(bool)
     ended = Signal()  # the source has no more frames (and does not loop)
-    failed = Signal(str)  # one-line error message
+    failed = Signal(str, str)  # (topic, one-line error message)
     stalled = Signal()  # after a failure that leaves nothing playing (no source, or it broke)
     exportProgress = Signal(int, int)  # (done, total)
     exportFinished = Signal(bool, str)  # (written, message)
@@ -101,18 +57,16 @@ class Worker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._segmenter = None  # gun.runtime.segmenter.Segmenter, created in the worker thread
-        self._source: FrameSource | None = None
-        self._spec = ""
-        self._reader: Prefetcher | None = None
-        self._last: Frame | None = None
+        self._twin = None  # the bilinear twin's Segmenter, when it sits beside the weights
+        self._wanted = ""  # weights asked for last: a device switch retries them after a failed load
+        self.playback = Playback()
         self._playing = False
-        self._loop = True
-        self._next_due = 0.0
         self._timer: QTimer | None = None
         self._lock = threading.Lock()
         self._in_flight = 0
         self._cancel_export = threading.Event()
-        self._scores = None  # gun.runtime.clip.RunningScores
+        self._scores = None  # gun.metrics.running.RunningScores of the GUN
+        self._twin_scores = None  # and of the twin
         self.frames_processed = 0
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
@@ -126,9 +80,11 @@ class Worker(QObject):
         self._open.emit(spec)
 
     def load_weights(self, path: str, device: str = "auto", dtype: str = "float32") -> None:
+        """Load a checkpoint, and its bilinear twin when one sits beside it (app.messages.twin_path)."""
         self._load.emit(str(path), device, dtype)
 
     def set_device(self, device: str, dtype: str) -> None:
+        """Move the models; after a failed load (say, CUDA absent) this loads them on `device`."""
         self._device.emit(device, dtype)
 
     def play(self, playing: bool = True) -> None:
@@ -169,48 +125,35 @@ class Worker(QObject):
             self._timer.timeout.connect(self._tick)
         self._timer.start(max(0, int(ms)))
 
-    def _fail(self, message: str) -> None:
-        self.failed.emit(message.splitlines()[0] if message else "unknown error")
+    def _fail(self, topic: str, message: str) -> None:
+        self.failed.emit(topic, message.splitlines()[0] if message else "unknown error")
 
     def _set_playing(self, playing: bool) -> None:
         if playing != self._playing:
             self._playing = playing
             self.playingChanged.emit(playing)
         if playing:
-            self._next_due = time.perf_counter()
+            self.playback.start_clock()
             self._schedule(0)
-
-    def _close_source(self) -> None:
-        if self._reader is not None:
-            self._reader.stop()
-            self._reader = None
-        if self._source is not None:
-            self._source.close()
-            self._source = None
 
     @Slot(object)
     def _do_open(self, spec: object) -> None:
         try:
-            if isinstance(spec, str) and spec == self._spec and camera_index(spec) is not None:
-                self._close_source()  # the same camera cannot be opened twice
-            source = spec if isinstance(spec, FrameSource) else open_source(str(spec))
+            info = self.playback.open(spec)  # type: ignore[arg-type]
         except Exception as error:  # noqa: BLE001 - any failure is a message, the old source keeps playing
-            self._fail(str(error))
-            if self._source is None:
+            self._fail(SOURCE, str(error))
+            if not self.playback.is_open:
                 self.stalled.emit()
             return
-        self._close_source()
-        self._source, self._spec = source, spec if isinstance(spec, str) else source.name
-        self._reader = Prefetcher(source).start()
-        self._last = None
-        if self._scores is not None:
-            self._scores.reset()
-        self.sourceOpened.emit(SourceInfo(self._spec, source.name, source.frame_count, source.fps, source.live,
-                                          source.seekable))
+        for scores in (self._scores, self._twin_scores):
+            if scores is not None:
+                scores.reset()
+        self.sourceOpened.emit(info)
         self._set_playing(True)
 
     @Slot(str, str, str)
     def _do_load(self, path: str, device: str, dtype: str) -> None:
+        self._wanted = path
         try:
             _leave_a_core_for_the_gui()
             from gun.runtime.segmenter import Segmenter
@@ -218,26 +161,37 @@ class Worker(QObject):
             if not Path(path).is_file():
                 raise FileNotFoundError(f"weights {path} not found: train them (see README) or drop a .safetensors file here")
             segmenter = Segmenter.from_checkpoint(path, device, dtype)
+            twin_file = twin_path(path) if segmenter.has_guidance else None
+            twin = Segmenter.from_checkpoint(twin_file, device, dtype) if twin_file is not None else None
         except Exception as error:  # noqa: BLE001 - the previous model (if any) stays
-            self._fail(f"cannot load weights: {error}")
+            self._fail(MODEL, f"cannot load weights: {error}")
             return
-        self._segmenter = segmenter
+        if twin is not None and twin.class_names != segmenter.class_names:
+            self._fail(SCORE, f"{twin_file.name} has other classes than {Path(path).name}: not shown beside it")
+            twin = None
+        self._segmenter, self._twin = segmenter, twin
         from gun.metrics.running import RunningScores
 
         self._scores = RunningScores(len(segmenter.class_names))
+        self._twin_scores = RunningScores(len(segmenter.class_names)) if twin is not None else None
         self.modelLoaded.emit(self._model_info())
         self._redo_last()
 
     @Slot(str, str)
     def _do_device(self, device: str, dtype: str) -> None:
         if self._segmenter is None:
+            if self._wanted:  # the load failed (e.g. --device cuda without CUDA): retry on the new device
+                self._do_load(self._wanted, device, dtype)
             return
+        models = [m for m in (self._segmenter, self._twin) if m is not None]
         previous = (self._segmenter.device, self._segmenter.dtype)
         try:
-            self._segmenter.to(device, dtype)
+            for model in models:
+                model.to(device, dtype)
         except Exception as error:  # noqa: BLE001
-            self._segmenter.to(*previous)
-            self._fail(f"cannot switch to {device} {dtype}: {error}")
+            for model in models:
+                model.to(*previous)
+            self._fail(MODEL, f"cannot switch to {device} {dtype}: {error}")
         self.modelLoaded.emit(self._model_info())
         self._redo_last()
 
@@ -250,59 +204,58 @@ class Worker(QObject):
             palette=tuple(tuple(c) for c in seg.palette), has_guidance=seg.has_guidance, device=seg.device.type,
             dtype=str(seg.dtype).replace("torch.", ""), cuda_available=torch.cuda.is_available(),
             metrics=dict(seg.meta.metrics), dataset=seg.meta.dataset,
+            twin=self._twin.description if self._twin is not None else "",
         )
 
     def _redo_last(self) -> None:
         """Show the current frame again with the new model, when paused (playing shows the next one)."""
-        if not self._playing and self._last is not None:
-            self._process(self._last, 0.0)
+        if not self._playing and self.playback.last is not None:
+            self._process(self.playback.last, 0.0)
 
     @Slot(bool)
     def _do_play(self, playing: bool) -> None:
-        if playing and self._reader is None:
+        if playing and not self.playback.is_open:
             return
         self._set_playing(playing)
 
     @Slot(bool)
     def _do_set_loop(self, loop: bool) -> None:
-        self._loop = loop
+        self.playback.loop = loop
 
     @Slot(int)
     def _do_step(self, delta: int) -> None:
         self._set_playing(False)
-        if self._reader is None or delta == 0:
+        target = self.playback.step_target(delta) if delta else None
+        if target is None or not self.playback.is_open:
             return
-        if delta != 1:
-            if not self._source.seekable:
-                return
-            current = self._last.index if self._last is not None else 0
-            self._reader.seek(max(0, current + delta))
-        self._show_next(timeout=10.0)
+        if delta != 1 and not self._seek_to(target):
+            return
+        self._show_next()
 
     @Slot(int)
     def _do_seek(self, index: int) -> None:
-        if self._reader is None or not self._source.seekable:
-            return
-        try:
-            self._reader.seek(index)
-        except Exception as error:  # noqa: BLE001
-            self._fail(str(error))
-            return
-        if not self._playing:
-            self._show_next(timeout=10.0)
+        if self._seek_to(index) and not self._playing:
+            self._show_next()
 
-    def _show_next(self, timeout: float) -> None:
+    def _seek_to(self, index: int) -> bool:
         try:
-            item = self._reader.get(timeout=timeout)
+            return self.playback.seek(index)
+        except Exception as error:  # noqa: BLE001
+            self._fail(SOURCE, str(error))
+            return False
+
+    def _show_next(self) -> None:
+        try:
+            item = self.playback.wait(timeout=10.0)
         except Exception as error:  # noqa: BLE001 - source errors, or nothing decoded in time
-            self._fail(str(error) or "no frame decoded in time")
+            self._fail(SOURCE, str(error) or "no frame decoded in time")
             return
         if item is not None:
             self._process(*item)
 
     @Slot()
     def _tick(self) -> None:
-        if not self._playing or self._reader is None:
+        if not self._playing or not self.playback.is_open:
             return
         with self._lock:
             busy = self._in_flight >= MAX_IN_FLIGHT
@@ -310,78 +263,81 @@ class Worker(QObject):
             self._schedule(5)  # the GUI is behind: wait for it
             return
         try:
-            item = self._reader.get(timeout=0.005)
+            item = self.playback.poll()
         except queue.Empty:
             self._schedule(1)  # decoding is behind
             return
         except Exception as error:  # noqa: BLE001 - the source broke mid-stream (camera unplugged, bad file)
             self._set_playing(False)
-            self._fail(str(error))
+            self._fail(SOURCE, str(error))
             self.stalled.emit()
             return
         if item is None:
-            self._at_end()
+            self._set_playing(False)
+            self.ended.emit()
             return
         self._process(*item)
-        if self._source is not None and not self._source.live and self._source.fps:
-            # play files no faster than their frame rate (slower when the model cannot keep up)
-            self._next_due = max(self._next_due + 1.0 / self._source.fps, time.perf_counter() - 0.5)
-            self._schedule((self._next_due - time.perf_counter()) * 1e3)
-        else:
-            self._schedule(0)
-
-    def _at_end(self) -> None:
-        source = self._source
-        if self._loop and source is not None and source.seekable and (source.frame_count or 0) > 1:
-            self._reader.seek(0)
-            self._schedule(0)
-            return
-        self._set_playing(False)
-        self.ended.emit()
+        self._schedule(self.playback.delay_ms())
 
     def _process(self, frame: Frame, decode_ms: float) -> None:
         timings = {"decode": decode_ms}
-        result, scores, trimap = None, {}, None
+        result, twin, scores, trimap = None, None, {}, None
         if self._segmenter is not None:
             try:
                 result = self._segmenter(frame.image)
+                twin = self._twin(frame.image) if self._twin is not None else None
             except Exception as error:  # noqa: BLE001 - e.g. out of memory on a huge frame
                 self._set_playing(False)
-                self._fail(f"inference failed: {error}")
+                self._fail(MODEL, f"inference failed: {error}")
                 return
-            result.ground_truth = frame.labels
             timings.update(result.timings)
-            scores = self._scores.update(result) if self._scores is not None else {}
-            if scores:
-                trimap = {"bands": self._scores.bands, **self._scores.trimap()}
-            elif frame.labels is not None and self._scores is not None and self._scores.mismatch:
-                self._scores.mismatch = False
-                self._fail(f"the ground truth has classes the model does not know ({len(self._segmenter.class_names)} "
-                           "classes): not scored")
-        self._last = frame
+            if twin is not None:
+                timings["twin"] = sum(twin.timings.values())
+            scores, trimap = self._score(frame, result, twin)
+        self.playback.last = frame
         self.frames_processed += 1
         with self._lock:
             self._in_flight += 1
-        self.frameReady.emit(FrameBundle(frame, result, timings, scores, self._source.frame_count if self._source else None,
-                                         self._reader.dropped if self._reader else 0, trimap))
+        source = self.playback.source
+        self.frameReady.emit(FrameBundle(frame, result, timings, scores, source.frame_count if source else None,
+                                         self.playback.dropped, trimap, twin, self._playing))
+
+    def _score(self, frame: Frame, result: FrameResult, twin: FrameResult | None) -> tuple[dict[str, float], dict | None]:
+        """Per-frame and running mIoU of GUM, GUN bilinear and twin, and the running trimap."""
+        result.ground_truth = frame.labels
+        scores = self._scores.update(result) if self._scores is not None else {}
+        if not scores:
+            if frame.labels is not None and self._scores is not None and self._scores.mismatch:
+                self._scores.mismatch = False
+                self._fail(SCORE, f"the ground truth has classes the model does not know "
+                                  f"({len(self._segmenter.class_names)} classes): not scored")
+            return {}, None
+        trimap = {"bands": self._scores.bands, **self._scores.trimap()}
+        if twin is not None and self._twin_scores is not None:
+            twin.ground_truth = frame.labels
+            twin_scores = self._twin_scores.update(twin)
+            scores.update(miou_twin=twin_scores["miou_gum"], running_miou_twin=twin_scores["running_miou_gum"])
+            trimap["twin"] = self._twin_scores.trimap()["gum"]
+        return scores, trimap
 
     @Slot(object)
     def _do_export(self, job: ExportJob) -> None:
+        from gun.io.sources import open_source
         from gun.runtime.clip import export_video
 
         was_playing = self._playing
         self._set_playing(False)
-        source = None
+        playback, source = self.playback, None
         try:
             if self._segmenter is None:
                 raise RuntimeError("load weights before exporting")
-            if self._source is None:
+            if playback.source is None:
                 raise RuntimeError("open a video, image or camera before exporting")
-            if self._source.live:
-                self._reader.stop()  # the camera cannot be opened twice: export from it directly
-                source = self._source
+            if playback.source.live:
+                playback.reader.stop()  # the camera cannot be opened twice: export from it directly
+                source = playback.source
             else:
-                source = open_source(self._spec)
+                source = open_source(playback.spec)
             report = export_video(source, self._segmenter, job.path, job.view, self._segmenter.class_names,
                                   self._segmenter.palette, frames=job.frames, sidecar=job.sidecar,
                                   progress=self.exportProgress.emit, cancel=self._cancel_export)
@@ -392,12 +348,12 @@ class Worker(QObject):
                 self.exportFinished.emit(False, "export cancelled: no file written")
             else:
                 extra = f" (+ {Path(report.sidecar).name})" if report.sidecar else ""
-                self.exportFinished.emit(True, f"exported {report.frames} frames to {report.path}{extra}")
+                self.exportFinished.emit(True, f"exported {report.frames} frames to {Path(report.path).resolve()}{extra}")
         finally:
-            if source is not None and source is not self._source:
+            if source is not None and source is not playback.source:
                 source.close()
-            elif source is not None and self._reader is not None:
-                self._reader.start()
+            elif source is not None and playback.reader is not None:
+                playback.reader.start()
             if was_playing:
                 self._set_playing(True)
 
@@ -406,8 +362,8 @@ class Worker(QObject):
         self._playing = False
         if self._timer is not None:
             self._timer.stop()
-        self._close_source()
-        self._segmenter = None
+        self.playback.close()
+        self._segmenter = self._twin = None
         QThread.currentThread().quit()
 
 

@@ -1,5 +1,9 @@
-"""Live plots (pyqtgraph): frames per second, stacked per-stage latency, and mIoU against
-ground truth for both decoders."""
+"""Live plots (pyqtgraph): frames per second, stacked per-stage latency, and mIoU against ground
+truth for GUM, the GUN's own bilinear decoding and the bilinear twin.
+
+Legends sit above the plots, never over the curves. Plots keep a legible minimum size; the
+accuracy plots stand side by side when the panel is wide enough, else one above the other.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QBoxLayout, QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 HISTORY = 300  # frames kept in the plots
-GUM, BILINEAR = (255, 112, 67), (79, 195, 247)  # decoder colours in the accuracy plots
+MIN_PLOT = (170, 95)  # (width, height) below which axes and curves stop being legible
+GUM, BILINEAR, TWIN = (255, 112, 67), (79, 195, 247), (174, 213, 129)  # series colours in the accuracy plots
+APP_FPS, MODEL_FPS = (102, 187, 106), (66, 165, 245)
 
 # stage -> colour, bottom to top of the stacked latency plot
 STAGES: dict[str, tuple[int, int, int]] = {
@@ -18,21 +25,32 @@ STAGES: dict[str, tuple[int, int, int]] = {
     "preprocess": (255, 183, 77),
     "inference": (66, 165, 245),
     "upsampling": (171, 71, 188),
-    "render": (102, 187, 106),
+    "twin": (174, 213, 129),
+    "render": (240, 98, 146),
 }
+MODEL_STAGES = ("preprocess", "inference", "upsampling")
 
 
-def _plot(title: str, unit: str, legend_columns: int = 0) -> pg.PlotWidget:
+def swatch(colour: tuple[int, int, int], text: str) -> str:
+    return f'<span style="color: rgb{colour}">&#9632;</span>&nbsp;{text}'
+
+
+def _plot(title: str, unit: str) -> pg.PlotWidget:
     plot = pg.PlotWidget(background=(30, 30, 34))
     plot.setTitle(title, color=(220, 220, 220), size="9pt")
     plot.setLabel("left", unit)
     plot.showGrid(x=False, y=True, alpha=0.25)
     plot.setMouseEnabled(x=False, y=False)
     plot.hideButtons()
-    plot.setMinimumHeight(80)
-    if legend_columns:
-        plot.addLegend(offset=(4, 2), labelTextSize="8pt", colCount=legend_columns, brush=(30, 30, 34, 200))
+    plot.setMinimumSize(*MIN_PLOT)
     return plot
+
+
+def _key(parts: list[str]) -> QLabel:
+    label = QLabel("&nbsp;&nbsp;".join(parts))
+    label.setWordWrap(True)
+    label.setStyleSheet("QLabel { font-size: 8pt; }")
+    return label
 
 
 def _robust_top(values: np.ndarray, floor: float) -> float:
@@ -43,28 +61,29 @@ def _robust_top(values: np.ndarray, floor: float) -> float:
     return max(floor, min(float(finite.max()) * 1.05, 3.0 * float(np.median(finite))))
 
 
-def _swatch_text(name: str, value: float, colour: tuple[int, int, int]) -> str:
-    return f'<span style="color: rgb{colour}">&#9632;</span>&nbsp;{name} {value:.0f}'
-
-
 class PerformancePlot(QWidget):
-    """Frames per second (the app's and the model's alone) and latency stacked by stage."""
+    """Frames per second (the app's and the model's alone) and latency stacked by stage.
+
+    FPS is only meaningful while playing: paused, stepping or on a still image the summary gives
+    the frame's latency instead, and the FPS curve leaves a gap."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("performance")
-        self._t = deque(maxlen=HISTORY)
-        self._fps = deque(maxlen=HISTORY)
-        self._model_fps = deque(maxlen=HISTORY)
+        self._t: deque[float] = deque(maxlen=HISTORY)
+        self._fps: deque[float] = deque(maxlen=HISTORY)
+        self._model_fps: deque[float] = deque(maxlen=HISTORY)
         self._stages = {name: deque(maxlen=HISTORY) for name in STAGES}
         self._n = 0
         self.summary = QLabel("–")
         self.summary.setObjectName("performanceSummary")
         self.summary.setWordWrap(True)
-        self.fps_plot = _plot("frames per second", "FPS", legend_columns=2)
-        self._fps_curve = self.fps_plot.plot(pen=pg.mkPen((102, 187, 106), width=2), name="app")
-        self._model_curve = self.fps_plot.plot(pen=pg.mkPen((66, 165, 245), width=1), name="model only")
-        self.latency_plot = _plot("latency per stage, stacked (colours as above)", "ms")
+        self.fps_plot = _plot("frames per second", "FPS")
+        self._fps_curve = self.fps_plot.plot(pen=pg.mkPen(APP_FPS, width=2))
+        self._model_curve = self.fps_plot.plot(pen=pg.mkPen(MODEL_FPS, width=1))
+        self.fps_key = _key([swatch(APP_FPS, "app"), swatch(MODEL_FPS, "model alone")])
+        self.latency_plot = _plot("latency per stage, stacked", "ms")
+        self.latency_key = _key([swatch(c, n) for n, c in STAGES.items()])
         # drawn largest cumulative first, so each smaller one paints over it: a stacked area plot
         self._stage_curves = {}
         for name, colour in reversed(STAGES.items()):
@@ -72,27 +91,36 @@ class PerformancePlot(QWidget):
                                                               fillLevel=0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 0, 6, 2)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.fps_plot)
-        layout.addWidget(self.latency_plot)
+        for widget, stretch in ((self.summary, 0), (self.fps_key, 0), (self.fps_plot, 1), (self.latency_key, 0),
+                                (self.latency_plot, 1)):
+            layout.addWidget(widget, stretch)
 
     def clear(self) -> None:
         for d in (self._t, self._fps, self._model_fps, *self._stages.values()):
             d.clear()
+        self.summary.setText("–")
         self._refresh()
 
-    def add(self, fps: float, timings: dict[str, float]) -> None:
+    def add(self, fps: float | None, timings: dict[str, float], status: str = "") -> None:
+        """One drawn frame: `fps` while playing, None when paused, stepping or on a still image
+        (`status` then says which, e.g. "paused")."""
         self._n += 1
         self._t.append(self._n)
-        self._fps.append(fps)
-        model_ms = sum(timings.get(k, 0.0) for k in ("preprocess", "inference", "upsampling"))
-        self._model_fps.append(1000.0 / model_ms if model_ms > 0 else np.nan)
+        self._fps.append(np.nan if fps is None else fps)
+        model_ms = sum(timings.get(k, 0.0) for k in MODEL_STAGES)
+        self._model_fps.append(1000.0 / model_ms if model_ms > 0 and fps is not None else np.nan)
         for name in STAGES:
             self._stages[name].append(timings.get(name, 0.0))
         self._refresh()
-        parts = " + ".join(_swatch_text(name, timings[name], colour) for name, colour in STAGES.items() if name in timings)
-        model = f" &nbsp;|&nbsp; model alone {1000.0 / model_ms:.1f} FPS" if model_ms > 0 else ""
-        self.summary.setText(f"<b>{fps:.1f} FPS</b>{model}<br>{parts} ms")
+        parts = " + ".join(f"{name} {timings[name]:.0f}" for name in STAGES if name in timings)
+        total = sum(timings.get(name, 0.0) for name in STAGES)
+        if fps is None:
+            model = f" (model {model_ms:.0f} ms)" if model_ms > 0 else ""
+            head = f"<b>{status or 'paused'}</b>: this frame took {total:.0f} ms{model}"
+        else:
+            model = f" &nbsp;|&nbsp; model alone {1000.0 / model_ms:.1f} FPS" if model_ms > 0 else ""
+            head = f"<b>{fps:.1f} FPS</b>{model}"
+        self.summary.setText(f"{head}<br>{parts} ms")
 
     def medians(self, skip: int = 5) -> dict[str, float]:
         """Median app FPS, model-alone FPS and stage latencies (ms) of the frames kept, after the
@@ -108,7 +136,7 @@ class PerformancePlot(QWidget):
     def _refresh(self) -> None:
         t = np.fromiter(self._t, float)
         fps, model_fps = np.fromiter(self._fps, float), np.fromiter(self._model_fps, float)
-        self._fps_curve.setData(t, fps)
+        self._fps_curve.setData(t, fps, connect="finite")
         self._model_curve.setData(t, model_fps, connect="finite")
         total = np.zeros(len(t))
         for name in STAGES:
@@ -118,60 +146,63 @@ class PerformancePlot(QWidget):
         self.latency_plot.setYRange(0, _robust_top(total, 10.0), padding=0)
 
 
+SERIES = {"gum": (GUM, "GUM"), "bilinear": (BILINEAR, "GUN's bilinear"), "twin": (TWIN, "twin")}
+
+
 class MiouPlot(QWidget):
-    """Per-frame and running mIoU of GUM and bilinear decoding (sources with ground truth only)."""
+    """Per-frame and running mIoU of GUM, the GUN's bilinear decoding and the twin (when loaded),
+    and the running trimap; for sources with ground truth only."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("miou")
-        self._t = deque(maxlen=HISTORY)
-        self._series = {k: deque(maxlen=HISTORY) for k in ("miou_gum", "miou_bilinear", "running_miou_gum",
-                                                           "running_miou_bilinear")}
+        self._t: deque[float] = deque(maxlen=HISTORY)
+        self._series = {f"{kind}_{k}": deque(maxlen=HISTORY) for kind in ("miou", "running_miou") for k in SERIES}
         self._n = 0
         self.summary = QLabel("no ground truth for this source")
         self.summary.setObjectName("miouSummary")
+        self.summary.setWordWrap(True)
         self._trimap_ticks: tuple[float, ...] = ()
-        self.plot = _plot("mIoU against ground truth", "mIoU")
+        self.plot = _plot("mIoU over frames", "mIoU")
         self.plot.setYRange(0, 1)
-        gum, bil = GUM, BILINEAR
-        self._curves = {
-            "miou_gum": self.plot.plot(pen=pg.mkPen(gum, width=1, style=pg.QtCore.Qt.PenStyle.DotLine), name="GUM, frame"),
-            "miou_bilinear": self.plot.plot(pen=pg.mkPen(bil, width=1, style=pg.QtCore.Qt.PenStyle.DotLine), name="bilinear, frame"),
-            "running_miou_gum": self.plot.plot(pen=pg.mkPen(gum, width=2), name="GUM, running"),
-            "running_miou_bilinear": self.plot.plot(pen=pg.mkPen(bil, width=2), name="bilinear, running"),
-        }
-        self.trimap_plot = _plot("trimap", "mIoU", legend_columns=2)
+        self._curves = {}
+        for k, (colour, _) in SERIES.items():
+            self._curves[f"miou_{k}"] = self.plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine))
+            self._curves[f"running_miou_{k}"] = self.plot.plot(pen=pg.mkPen(colour, width=2))
+        self.trimap_plot = _plot("mIoU near edges", "mIoU")
         self.trimap_plot.setLabel("bottom", "band width d (px)")
         self.trimap_plot.setLogMode(x=True, y=False)
         self.trimap_plot.setYRange(0, 1, padding=0)
-        self.plot.setTitle("mIoU over frames", color=(220, 220, 220), size="9pt")
-        self.trimap_plot.setTitle("mIoU near edges", color=(220, 220, 220), size="9pt")
-        self._trimap_curves = {
-            "gum": self.trimap_plot.plot(pen=pg.mkPen(gum, width=2), symbol="o", symbolSize=5, symbolBrush=gum, name="GUM"),
-            "bilinear": self.trimap_plot.plot(pen=pg.mkPen(bil, width=2), symbol="o", symbolSize=5, symbolBrush=bil,
-                                              name="bilinear"),
-        }
-        plots = QHBoxLayout()
-        plots.addWidget(self.plot)
-        plots.addWidget(self.trimap_plot)
+        self._trimap_curves = {k: self.trimap_plot.plot(pen=pg.mkPen(c, width=2), symbol="o", symbolSize=5, symbolBrush=c)
+                               for k, (c, _) in SERIES.items()}
+        self.key = _key([swatch(c, n) for c, n in SERIES.values()] + ["thick: running, dotted: this frame"])
+        self.plots = QBoxLayout(QBoxLayout.Direction.LeftToRight)
+        self.plots.addWidget(self.plot)
+        self.plots.addWidget(self.trimap_plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 0, 6, 2)
         layout.addWidget(self.summary)
-        layout.addLayout(plots)
-        self.plot.setVisible(False)
-        self.trimap_plot.setVisible(False)
+        layout.addWidget(self.key)
+        layout.addLayout(self.plots, 1)
+        self.clear()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        wide = self.width() >= 2 * MIN_PLOT[0] + 30
+        self.plots.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
 
     def clear(self) -> None:
         self._t.clear()
         for d in self._series.values():
             d.clear()
         self._n = 0
-        self.plot.setVisible(False)
-        self.trimap_plot.setVisible(False)
+        for widget in (self.plot, self.trimap_plot, self.key):
+            widget.setVisible(False)
         self.summary.setText("no ground truth for this source")
 
     def set_trimap(self, trimap: dict | None) -> None:
-        """Running band mIoU: {"bands": (1, 2, ...), "gum": [...], "bilinear": [...]} (None entries = no pixels)."""
+        """Running band mIoU: {"bands": (1, 2, ...), "gum": [...], "bilinear": [...][, "twin": [...]]}
+        (None entries = no pixels yet)."""
         if not trimap:
             return
         self.trimap_plot.setVisible(True)
@@ -180,6 +211,9 @@ class MiouPlot(QWidget):
             self._trimap_ticks = tuple(bands)
             self.trimap_plot.getAxis("bottom").setTicks([[(np.log10(b), f"{b:g}") for b in bands]])
         for name, curve in self._trimap_curves.items():
+            if name not in trimap:  # no twin loaded
+                curve.setData([], [])
+                continue
             values = np.array([np.nan if v is None else v for v in trimap[name]], float)
             curve.setData(bands, values, connect="finite")
 
@@ -187,6 +221,7 @@ class MiouPlot(QWidget):
         if not scores:
             return
         self.plot.setVisible(True)
+        self.key.setVisible(True)
         self._n += 1
         self._t.append(self._n)
         for k, d in self._series.items():
@@ -194,8 +229,33 @@ class MiouPlot(QWidget):
         t = np.fromiter(self._t, float)
         for k, curve in self._curves.items():
             curve.setData(t, np.fromiter(self._series[k], float), connect="finite")
-        gum, bil = (f'<span style="color: rgb{c}">&#9632; {n}</span>' for c, n in ((GUM, "GUM"), (BILINEAR, "bilinear")))
-        self.summary.setText(
-            f"this frame: {gum} {scores['miou_gum']:.3f}, {bil} {scores['miou_bilinear']:.3f}<br>"
-            f"running: {gum} <b>{scores['running_miou_gum']:.3f}</b>, {bil} <b>{scores['running_miou_bilinear']:.3f}</b>"
-        )
+        shown = [k for k in SERIES if f"miou_{k}" in scores]
+        frame = ", ".join(f"{swatch(SERIES[k][0], SERIES[k][1])} {scores[f'miou_{k}']:.3f}" for k in shown)
+        running = ", ".join(f"{swatch(SERIES[k][0], SERIES[k][1])} <b>{scores[f'running_miou_{k}']:.3f}</b>" for k in shown)
+        self.summary.setText(f"running mIoU: {running}<br>this frame: {frame}")
+
+
+class MetersPanel(QScrollArea):
+    """Performance above accuracy in one panel: when a source has no ground truth the accuracy
+    part folds away and the performance plots take the room (no gap). Scrolls rather than
+    forcing the window taller than a small screen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("meters")
+        self.performance = PerformancePlot()
+        self.miou = MiouPlot()
+        self.miou.setVisible(False)
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.performance, 1)
+        layout.addWidget(self.miou, 1)
+        self.setWidget(inner)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(MIN_PLOT[0] + 30)
+
+    def show_accuracy(self, shown: bool) -> None:
+        self.miou.setVisible(shown)

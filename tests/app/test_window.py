@@ -10,72 +10,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from apphelpers import TIMEOUT, drop, pause, wait_frames, window_factory
 from conftest import ROOT, write_video
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPointF, Qt
 
-from app.window import MainWindow
+from app.compose import compose
 from gun.io.video import Frame, FrameSource, SourceError
-from gun.render.annotate import render
-
-TIMEOUT = 30_000  # ms; generous: CI machines are slow and may be busy
 
 
 @pytest.fixture
 def windows(qtbot):
-    """Makes windows through main.py's own start-up; closes them and waits for their workers."""
-    import main
-
-    made: list[MainWindow] = []
-
-    def make(*argv: str) -> MainWindow:
-        window = main.create_window(main.parse_args(list(argv)))
-        qtbot.addWidget(window)
-        made.append(window)
-        return window
-
-    yield make
-    for window in made:
-        window.close()
-        assert window.workers.thread.wait(TIMEOUT), "worker thread did not stop"
-        assert not window.workers.thread.isRunning()
-
-
-def wait_frames(qtbot, window: MainWindow, n: int = 1) -> None:
-    start = window.frames_drawn
-    qtbot.waitUntil(lambda: window.frames_drawn >= start + n, timeout=TIMEOUT)
-
-
-def pause(qtbot, window: MainWindow) -> None:
-    window.worker.play(False)
-    qtbot.waitUntil(lambda: not window.state.playing, timeout=TIMEOUT)
-    qtbot.wait(50)  # results already on their way are drawn
-    QApplication.processEvents()
-
-
-def drop(window: MainWindow, *paths: Path) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(window, event)
+    yield from window_factory(qtbot)
 
 
 def test_opens_on_the_bundled_sample(qtbot, windows, checkpoint: Path) -> None:
     window = windows("--weights", str(checkpoint))
     wait_frames(qtbot, window, 2)
-    assert window.state.source == str(ROOT / "assets" / "vtest.avi")
-    assert window.canvas.image().width() == 768 and window.canvas.image().height() == 576
-    assert window.bundle.result is not None
+    # the in-domain default: a CamVid driving clip with its ground truth, scored live
+    assert window.state.source == str(ROOT / "assets" / "camvid_0016E5.mp4")
+    assert window.canvas.image().width() == 480 and window.canvas.image().height() == 360
+    assert window.bundle.result is not None and window.bundle.frame.labels is not None
+    qtbot.waitUntil(lambda: window.miou.isVisible() and "running mIoU" in window.miou.summary.text(), timeout=TIMEOUT)
     assert "tiny_gun" in window.model_label.text()
     assert window.state.class_names[0] == "Sky" and window.legend.list.count() == 11
     assert "FPS" in window.performance.summary.text() and "inference" in window.performance.summary.text()
-    assert window.seek_slider.isEnabled() and window.seek_slider.maximum() == 794
+    assert window.seek_slider.isEnabled() and window.seek_slider.maximum() == 60
 
 
 def test_missing_weights_is_a_message_and_frames_still_play(qtbot, windows, tmp_path: Path, video: Path) -> None:
@@ -107,7 +66,7 @@ def test_toggles_change_what_is_drawn(qtbot, windows, checkpoint: Path, video: P
     assert not np.array_equal(with_overlay, frame)
     state.overlay = False
     assert np.array_equal(window.last_render, frame)
-    assert not window._field_actions["overlay"][0].isChecked()  # the toolbar follows the state
+    assert not window.actions["overlay"].isChecked()  # the toolbar follows the state
     state.arrows = True
     arrows = window.last_render.copy()
     assert not np.array_equal(arrows, frame)
@@ -136,9 +95,9 @@ def test_side_by_side_shows_both_decoders(qtbot, windows, checkpoint: Path, vide
     # a 2 x 2 grid: GUM | bilinear over disagreement | offsets (no ground truth here)
     assert window.last_render.shape == (2 * H, 2 * W, 3)
     assert window.canvas._panels == (2, 2)
-    assert window.layout_actions["side-by-side"].isChecked()
-    expected = render(bundle.frame.image, bundle.result, window.state.view(), window.state.class_names,
-                      window.state.palette)
+    assert window.actions["layout_side_by_side"].isChecked()
+    expected, _ = compose(bundle.frame.image, bundle.result, None, window.state.view(), window.state.class_names,
+                          window.state.palette)
     assert np.array_equal(window.last_render, expected)
     gum, bilinear = window.last_render[:H, :W], window.last_render[:H, W:]
     assert (bundle.result.labels_gum != bundle.result.labels_bilinear).any()
@@ -281,8 +240,7 @@ def test_pause_step_seek_and_pixel_probe(qtbot, windows, checkpoint: Path, video
     assert window.canvas.to_frame(QPointF(-5, -5)) is None
 
 
-def test_shortcuts_and_help_panel(qtbot, windows, checkpoint: Path, video: Path, tmp_path: Path,
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shortcuts_and_help_panel(qtbot, windows, checkpoint: Path, video: Path) -> None:
     window = windows(str(video), "--weights", str(checkpoint))
     qtbot.waitUntil(lambda: window.bundle is not None and window.bundle.result is not None, timeout=TIMEOUT)
     for key, field, value in ((Qt.Key.Key_B, "layout", "side-by-side"), (Qt.Key.Key_W, "layout", "wipe"),
@@ -295,9 +253,6 @@ def test_shortcuts_and_help_panel(qtbot, windows, checkpoint: Path, video: Path,
     help_text = window.help.label.text()
     for key in ("Space", "G", "B", "E", "Left", "Right"):
         assert f"<b>{key}" in help_text
-    monkeypatch.chdir(tmp_path)
-    qtbot.keyClick(window, Qt.Key.Key_S)
-    assert (tmp_path / "gun-screenshot-1.png").exists()
     qtbot.keyClick(window, Qt.Key.Key_E)
     assert window.export_dialog is not None and window.export_dialog.isVisible()
     window.export_dialog.close()
