@@ -64,11 +64,11 @@ def make_checkpoint(path: Path, guidance: bool = True, seed: int = 0) -> Path:
                 module.reset_running_stats()
                 module.momentum = None  # cumulative average
         model.train()
-        model(torch.rand(4, 3, 64, 96) * 4 - 2)
+        model(torch.rand(4, 3, 128, 128) * 4 - 2)  # sides: multiples of model.input_multiple
         model.eval()
         if guidance:
-            torch.nn.init.normal_(model.guidance.head.weight, std=0.1)
-            model.guidance.head.bias.copy_(torch.tensor([0.5, -0.4]))
+            torch.nn.init.normal_(model.guidance.head.conv.weight, std=0.1)
+            model.guidance.head.conv.bias.copy_(torch.tensor([0.5, -0.4]))
     palette = tuple((37 * i % 256, 91 * i % 256, 53 * i % 256) for i in range(1, len(CLASS_NAMES) + 1))
     meta = CheckpointMeta(config, CLASS_NAMES, palette, model.mean, model.std, preset=config.guidance or "bilinear",
                           dataset="random (tests)", licence="test weights")
