@@ -3,31 +3,106 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import signal
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 COMMANDS = ("models", "train", "release", "eval", "trimap", "bench", "curves", "annotate", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gun", description="Guided Upsampling Network: models, training, evaluation, speed.")
+    parser = _OneLineParser(prog="gun", description="Guided Upsampling Network: models, training, evaluation, speed.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"gun.commands.{name}").register(sub)
     return parser
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes in one line (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `with` blocks remove their partial files."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def log_path() -> Path:
+    """Where tracebacks of unexpected errors go: $GUN_LOG_DIR, else $XDG_STATE_HOME/gun, else ~/.local/state/gun."""
+    folder = os.environ.get("GUN_LOG_DIR") or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "gun"
+    return Path(folder) / "errors.log"
+
+
+def _log_traceback(error: BaseException, argv: Sequence[str]) -> str:
+    """Append the traceback to the log; returns where it went (or why it could not)."""
+    path = log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} gun {' '.join(argv)}\n")
+            f.write("".join(traceback.format_exception(error)))
+        return f"details in {path}"
+    except OSError as e:
+        return f"no log: {path}: {e.strerror}"
+
+
+def describe(error: BaseException) -> str:
+    """One line saying what went wrong (and, for the usual OS errors, what to do)."""
+    if isinstance(error, OSError) and error.strerror and not str(error).startswith(("cannot", "writing")):
+        where = f"{error.filename}: " if error.filename else ""
+        hint = {errno.ENOSPC: " (free some space and run again)", errno.EFBIG: " (the file is larger than this system allows)",
+                errno.EACCES: " (check the permissions or choose another path)", errno.EROFS: " (choose a writable folder)",
+                errno.ENOTDIR: " (a part of the path is a file, not a folder)"}.get(error.errno or 0, "")
+        return f"{where}{error.strerror}{hint}"
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    name = f"gun {args.command}"
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"gun {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError, ArithmeticError) as e:
+        line = describe(e)
+        if len(str(e).strip().splitlines()) > 1:
+            line += f" ({_log_traceback(e, argv)})"
+        print(f"{name}: error: {line}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        print(f"{name}: error: out of memory ({_log_traceback(e, argv)}): use smaller inputs or free memory", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"gun {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{name}: terminated; no partial output was kept", file=sys.stderr)
+        return 143
+    except Exception as e:  # noqa: BLE001 - a bug: one line here, the traceback in the log
+        print(f"{name}: internal error: {type(e).__name__}: {describe(e)} ({_log_traceback(e, argv)}); please report it",
+              file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

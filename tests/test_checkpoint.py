@@ -20,7 +20,7 @@ def make(tmp_path: Path, name: str = "model.safetensors", dtype: torch.dtype | N
     cfg = preset("gun", encoder="efficientnet_lite0", num_classes=3, scales=(1.0, 0.5))
     model = build_model(cfg).eval()
     with torch.no_grad():  # non-trivial offsets and BN statistics
-        model.guidance.head.weight.normal_(0, 0.1)
+        model.guidance.head.conv.weight.normal_(0, 0.1)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.normal_(0, 0.1)
@@ -36,7 +36,7 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     model, meta, path = make(tmp_path)
     loaded, meta2 = load_model(path)
     assert meta2 == meta
-    x = torch.randn(1, 3, 64, 96)
+    x = torch.randn(1, 3, 64, 128)
     with torch.no_grad():
         a, b = model(x), loaded(x)
     assert torch.equal(a.logits, b.logits) and torch.equal(a.offsets, b.offsets)
@@ -47,7 +47,7 @@ def test_float16_weights_load_back_as_float32(tmp_path: Path) -> None:
     model, _, path = make(tmp_path, dtype=torch.float16)
     loaded, _ = load_model(path)
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
-    x = torch.randn(1, 3, 64, 96)
+    x = torch.randn(1, 3, 64, 128)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x).logits, model(x).logits, rtol=0.05, atol=0.05)
     assert path.stat().st_size < 0.6 * sum(t.numel() * 4 for t in model.state_dict().values())

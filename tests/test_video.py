@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import synthetic_frame
 
-from gun.io import video
+from gun.io import sources
 from gun.io.video import (
     CameraSource,
     CityscapesFolderSource,
@@ -79,7 +79,7 @@ def test_file_that_opens_but_decodes_nothing_is_reported(tmp_path: Path, monkeyp
 
     path = tmp_path / "av1.mp4"
     path.write_bytes(b"\0" * 64)
-    monkeypatch.setattr(video.cv2, "VideoCapture", NoFrames)
+    monkeypatch.setattr(sources.cv2, "VideoCapture", NoFrames)
     with pytest.raises(SourceError, match="gave no frames") as error:
         VideoFileSource(path)
     assert "\n" not in str(error.value)

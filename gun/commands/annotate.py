@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from gun.io.video import open_source
+    from gun.io.files import check_output
+    from gun.io.sources import open_source
     from gun.render.annotate import VIEWS
     from gun.runtime.clip import export_video
     from gun.runtime.segmenter import Segmenter
@@ -51,16 +52,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must end in .mp4 (OpenCV here writes mp4v), got {out.name}")
     if args.frames is not None and args.frames < 1:
         raise ValueError("--frames must be at least 1")
-    if not 0.0 <= args.alpha <= 1.0:
+    if not 0.0 <= args.alpha <= 1.0:  # also refuses nan
         raise ValueError("--alpha must be within 0..1")
     weights = Path(args.weights)
-    if not weights.is_file():
+    if not weights.exists() and not weights.is_symlink():
         raise FileNotFoundError(f"weights {weights} not found: train them (see README) or pass --weights FILE")
+    # before any work: an output that is an input, a folder or unwritable is refused now, not after the run
+    inputs = [args.source, args.weights]
+    check_output(out, inputs)
+    side = out.with_suffix(".csv") if not args.no_sidecar else None
+    if side is not None:
+        check_output(side, inputs, what="the CSV sidecar")
     segmenter = Segmenter.from_checkpoint(weights, args.device, args.dtype, args.gum_mode)
     view = replace(VIEWS[args.view], alpha=args.alpha)
+    notes = []
     if args.view == "offsets" and not segmenter.has_guidance:
-        print(f"gun annotate: note: {weights.name} has no guidance module: the offset view is the plain frame",
-              file=sys.stderr)
+        notes.append(f"{weights.name} has no guidance module: the offset view is the plain frame")
     with open_source(args.source) as source:
         total = source.frame_count if args.frames is None else args.frames
         bar = tqdm(total=total, unit="frame", desc=out.name, disable=args.no_progress)
@@ -71,9 +78,16 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             report = export_video(source, segmenter, out, view, segmenter.class_names, segmenter.palette,
-                                  frames=args.frames, sidecar=not args.no_sidecar, progress=progress)
+                                  frames=args.frames, sidecar=side is not None, progress=progress)
         finally:
             bar.close()
+        notes += source.notes
+    if args.frames is not None and report.frames < args.frames:
+        notes.append(f"--frames {args.frames} asked for more than the {report.frames} frames of {source.name}: wrote all {report.frames}")
+    if report.ground_truth_frames and not report.labelled_pixels:
+        notes.append(f"the ground truth of {source.name} labels no pixel (every value is void/ignored): no scores in the sidecar")
+    for note in notes:
+        print(f"gun annotate: note: {note}", file=sys.stderr)
     extra = f" and {report.sidecar}" if report.sidecar else ""
     print(f"wrote {report.frames} frames to {report.path}{extra} ({segmenter.description})")
     return 0

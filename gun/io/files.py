@@ -1,33 +1,179 @@
-"""Writing files so that a reader never sees half of one: write beside the target, flush to disk,
-rename over it."""
+"""Writing files so that a reader never sees half of one, and refusing outputs that would do damage.
+
+A file is written under a hidden partial name beside its target (`.NAME.PID-RANDOM.partial.EXT`),
+flushed to disk (fsync), then renamed over the target and the folder fsynced. A process killed
+mid-write (SIGKILL, power loss) leaves only its partial, which the next write of the same target
+removes once the process that owned it is gone. `check_output` refuses, before anything is
+written, an output that is an input, a folder, or under a path that cannot hold files.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from collections.abc import Callable
+import secrets
+import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+
+class OutputError(ValueError):
+    """An output path that cannot or must not be written (one-line message)."""
+
+
+def partial_name(path: str | Path) -> Path:
+    """The hidden name a write of `path` goes to first; it keeps the extension last (OpenCV picks the
+    container by it) and carries the writer's process id, so that stale ones can be told apart."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{path.suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def stale_partials(path: str | Path) -> list[Path]:
+    """Partial files of `path` left by processes that no longer run."""
+    path = Path(path)
+    found = []
+    with contextlib.suppress(OSError):
+        for p in path.parent.glob(f".{path.stem}.*.partial{path.suffix}"):
+            owner = p.name[len(path.stem) + 2:].split("-", 1)[0]
+            if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+                found.append(p)
+    return found
+
+
+def clean_stale_partials(path: str | Path) -> list[Path]:
+    """Remove the partial files a killed earlier write of `path` left; returns what was removed."""
+    removed = []
+    for p in stale_partials(path):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make a rename in `folder` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_partial(path: str | Path, write: Callable[[str], None]) -> Path:
+    """`write(tmp)` writes the content under a partial name of `path`, which is then fsynced and
+    returned (not yet in place: `commit` it). On any error the partial file is removed."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a folder: give a file name", str(path))
+    clean_stale_partials(path)
+    tmp = partial_name(path)
+    try:
+        with open(tmp, "x"):  # claim the name, with the ordinary permissions (mkstemp's are 0600)
+            pass
+        write(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def commit(tmp: str | Path, path: str | Path) -> None:
+    """Rename a finished partial file over its target, durably."""
+    os.replace(tmp, path)
+    fsync_folder(Path(path).parent)
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     """`write(tmp_path)` writes the content to a temporary file in the target's folder, which is then
     fsynced and renamed over `path`; on any error the temporary file is removed and the target is
     left as it was."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder: give a file name")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
+    tmp = write_partial(path, write)
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def path_problem(path: str | os.PathLike, what: str = "file") -> str | None:
+    """Why `path` cannot be read as a regular `what` ("file" or "folder"), in one line; None if it can.
+
+    Distinguishes the cases that plain `exists()` lumps together as "no such file": a dangling
+    link, a symlink loop, a FIFO or device (reading one would block), a file where a folder is
+    expected and the reverse, and no permission."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"{path} is a broken symbolic link (its target {os.readlink(path)} does not exist)"
+        return f"no such {what}: {path}"
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return f"{path} is a symbolic link loop: point it at a real {what}"
+        if e.errno == 20:  # ENOTDIR
+            return f"no such {what}: {path} (a part of the path is a file, not a folder)"
+        return f"cannot read {path}: {e.strerror}"
+    if what == "folder":
+        return None if stat.S_ISDIR(st.st_mode) else f"{path} is a file, not a folder"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{path} is a folder, not a {what}: give a {what} inside it"
+    if stat.S_ISFIFO(st.st_mode):
+        return f"{path} is a named pipe (FIFO), not a {what}: save the stream to a file first"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is a device or socket, not a regular {what}"
+    if not os.access(path, os.R_OK):
+        return f"cannot read {path}: permission denied"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare the paths, links followed as far as they go
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str = "--out") -> Path:
+    """`path` made ready to be written (its folder created), or an OutputError saying why it cannot be:
+    it is (or resolves to) one of `inputs`, it is a folder, its folder is a file, or nothing can be
+    written there (read-only, /proc, no permission). Nothing is left behind by the check."""
+    path = Path(path).expanduser()
+    for source in inputs:
+        if source and _same_file(path, Path(source).expanduser()):
+            raise OutputError(f"{what} {path} is the input {source}: choose another name, the input is never overwritten")
+    if path.is_dir():
+        raise OutputError(f"{what} {path} is a folder: give a file name inside it")
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{what} {path} is a broken symbolic link: remove it or choose another name")
+    parent = path.parent
+    for folder in (parent, *parent.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise OutputError(f"{what} {path}: {folder} is a file, not a folder")
+            break
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = partial_name(path)
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{what} {path}: cannot write there ({e.strerror or e}): choose a writable folder") from None
+    return path

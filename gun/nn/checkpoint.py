@@ -3,14 +3,15 @@
 The metadata (under the header key "gun") holds everything needed to rebuild and use the model:
 the config (preset, encoder, classes, scales...), class names and colours, input normalisation,
 training resolution, dataset, measured metrics, the command that trained it and a licence note.
-Loading never unpickles anything: safetensors holds raw tensors only.
+Loading never unpickles anything: safetensors holds raw tensors only. The metadata is checked
+field by field (types, ranges, sizes) before any model is built, so a hostile file cannot make
+the loader allocate gigabytes; weights that are not finite are refused.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from gun.io.files import atomic_write, path_problem
 from gun.nn.config import GUNConfig
 from gun.nn.model import GUN, build_model
 
 FORMAT = "gun-checkpoint"
 VERSION = 1
+MAX_CLASSES = 255  # labels are uint8 and 255 is the ignore value
+MAX_WIDTH = 2048  # widest postproc or guidance layer a checkpoint may ask for
+MAX_SIDE = 16384  # largest train_size / input_size side
 
 
 class CheckpointError(ValueError):
@@ -59,10 +64,11 @@ class CheckpointMeta:
     @classmethod
     def from_json(cls, text: str) -> CheckpointMeta:
         d = json.loads(text)
-        if d.pop("format", None) != FORMAT:
+        if not isinstance(d, dict) or d.pop("format", None) != FORMAT:
             raise ValueError("not a GUN checkpoint")
         if d.pop("version", None) != VERSION:
             raise ValueError(f"unsupported checkpoint version (this gun reads version {VERSION})")
+        validate_meta(d)
         cfg = d.pop("config")
         cfg = GUNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
         known = {f.name for f in fields(cls)}
@@ -85,23 +91,15 @@ def save_checkpoint(path: str | Path, model: GUN, meta: CheckpointMeta, dtype: t
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"gun": meta.to_json()})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"gun": meta.to_json()}))
 
 
 def read_meta(path: str | Path) -> CheckpointMeta:
     """The metadata alone, without reading the tensors."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    problem = path_problem(path, "checkpoint file")
+    if problem is not None:
+        raise CheckpointError(f"{path}: no such file" if problem.startswith("no such") else problem)
     try:
         with open(path, "rb") as f:
             n = int.from_bytes(f.read(8), "little")
@@ -124,6 +122,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GU
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    check_finite(state, path)
     model = build_model(meta.config)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -137,6 +136,92 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[GU
     # cast back to the model's dtypes (weights may be stored as float16)
     model.load_state_dict({k: state[k].to(own[k].dtype) for k in own}, strict=True)
     return model.to(device).eval(), meta
+
+
+def check_finite(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse NaN or infinite weights and negative BatchNorm variances: they load, then paint one class everywhere."""
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values: the weights are broken (retrain or use another file)")
+        if name.endswith("running_var") and bool((t < 0).any()):
+            raise CheckpointError(f"{path}: tensor {name} has negative variances: the weights are broken")
+
+
+def _fail(field_name: str, what: str, value: object) -> None:
+    text = repr(value)
+    raise ValueError(f"{field_name} must be {what}, got {text[:60]}{'...' if len(text) > 60 else ''}")
+
+
+def _int(v: object, lo: int, hi: int, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        _fail(name, f"an integer in {lo}..{hi}", v)
+    return v  # type: ignore[return-value]
+
+
+def _number(v: object, name: str, positive: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
+        _fail(name, "a finite positive number" if positive else "a finite number", v)
+    return float(v)  # type: ignore[arg-type]
+
+
+def _list(v: object, name: str, lo: int, hi: int) -> list:
+    if not isinstance(v, list) or not lo <= len(v) <= hi:
+        _fail(name, f"a list of {lo}..{hi} entries", v)
+    return v  # type: ignore[return-value]
+
+
+def _string(v: object, name: str, limit: int = 100_000) -> str:
+    if not isinstance(v, str) or len(v) > limit:
+        _fail(name, f"a string of at most {limit} characters", v)
+    return v  # type: ignore[return-value]
+
+
+def validate_meta(d: dict[str, Any]) -> None:
+    """Check the metadata's types, ranges and sizes (ValueError naming the first bad field), so that
+    nothing a model is built from is trusted unchecked: widths are bounded (a `postproc` of 40000
+    channels would allocate gigabytes), colours are bytes, the normalisation is finite with std > 0."""
+    cfg = d.get("config")
+    if not isinstance(cfg, dict):
+        _fail("config", "an object", cfg)
+    unknown = set(cfg) - {f.name for f in fields(GUNConfig)}
+    if unknown:
+        raise ValueError(f"unknown config fields {sorted(unknown)}")
+    n = _int(cfg.get("num_classes", 19), 1, MAX_CLASSES, "config.num_classes")
+    for key in ("encoder", "fusion"):
+        if key in cfg:
+            _string(cfg[key], f"config.{key}", 100)
+    if cfg.get("guidance") is not None:
+        _string(cfg["guidance"], "config.guidance", 100)
+    if "shared" in cfg and not isinstance(cfg["shared"], bool):
+        _fail("config.shared", "true or false", cfg["shared"])
+    if "scales" in cfg:
+        for i, s in enumerate(_list(cfg["scales"], "config.scales", 1, 4)):
+            _number(s, f"config.scales[{i}]", positive=True)
+    if "postproc" in cfg:
+        for i, w in enumerate(_list(cfg["postproc"], "config.postproc", 0, 4)):
+            _int(w, 1, MAX_WIDTH, f"config.postproc[{i}]")
+    if "guidance_channels" in cfg:
+        _int(cfg["guidance_channels"], 1, MAX_WIDTH, "config.guidance_channels")
+    if "offset_bound" in cfg:
+        _number(cfg["offset_bound"], "config.offset_bound", positive=True)
+    names = _list(d.get("class_names"), "class_names", n, n)
+    for i, name in enumerate(names):
+        _string(name, f"class_names[{i}]", 200)
+    for i, rgb in enumerate(_list(d.get("palette"), "palette", n, n)):
+        for c in _list(rgb, f"palette[{i}]", 3, 3):
+            _int(c, 0, 255, f"palette[{i}] entries")
+    for key in ("mean", "std"):
+        for i, v in enumerate(_list(d.get(key), key, 3, 3)):
+            _number(v, f"{key}[{i}]", positive=key == "std")
+    for key in ("train_size", "input_size"):
+        if d.get(key) is not None:
+            for v in _list(d[key], key, 2, 2):
+                _int(v, 1, MAX_SIDE, f"{key} sides")
+    for key in ("preset", "dataset", "licence", "command"):
+        if key in d:
+            _string(d[key], key)
+    if "metrics" in d and not isinstance(d["metrics"], dict):
+        _fail("metrics", "an object", d["metrics"])
 
 
 def release(src: str | Path, dst: str | Path, metrics: dict[str, Any] | None = None) -> CheckpointMeta:

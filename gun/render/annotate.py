@@ -117,13 +117,15 @@ def _direction_colours(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 def offset_arrows(frame: np.ndarray, offsets: np.ndarray, px_per_low_px: tuple[float, float],
-                  step: int = 24, gain: float | None = None, max_gain: float = 20.0) -> tuple[np.ndarray, float]:
+                  step: int = 24, gain: float | None = None, max_gain: float = 20.0,
+                  colour: tuple[int, int, int] | None = None) -> tuple[np.ndarray, float]:
     """Quiver plot of the offset field on a grid every `step` frame pixels.
 
     Offsets are in low-resolution pixels; an arrow's true length in the frame is the offset times
     `px_per_low_px`. Thus drawn they are often too short to see, so they are multiplied by `gain`
     (None: chosen so that the longest arrows fill about one grid cell, at most `max_gain`).
-    Arrows are coloured by direction like `offset_colours`. Returns (image, gain used).
+    Arrows are coloured by direction like `offset_colours`, or all `colour` (over flow colours,
+    where a direction colour would vanish into its own hue). Returns (image, gain used).
     """
     out = frame.copy()
     H, W = offsets.shape[1:]
@@ -139,7 +141,7 @@ def offset_arrows(frame: np.ndarray, offsets: np.ndarray, px_per_low_px: tuple[f
         longest = float(np.percentile(length, 95))
         gain = float(np.clip(0.9 * step / longest, 1.0, max_gain)) if longest > 1e-6 else 1.0
     thickness = max(1, round(step / 24))
-    colours = _direction_colours(u, v).tolist()
+    colours = _direction_colours(u, v).tolist() if colour is None else [[colour] * len(xs)] * len(ys)
     tips_x, tips_y = np.rint(xs[None, :] + u * gain).astype(int), np.rint(ys[:, None] + v * gain).astype(int)
     for r, c in zip(*np.nonzero(length * gain >= 1.5)):  # shorter ones show no direction
         start, tip = (int(xs[c]), int(ys[r])), (int(tips_x[r, c]), int(tips_y[r, c]))
@@ -258,11 +260,13 @@ class OffsetArrowAnnotator:
     gain: float | None = None  # None: automatic, see offset_arrows
     caption: bool = True
     last_gain: float = 1.0
+    colour: tuple[int, int, int] | None = None  # None: by direction
 
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
         if result.offsets is None:
             return frame
-        out, self.last_gain = offset_arrows(frame, result.offsets, result.px_per_low_px, self.step, self.gain)
+        out, self.last_gain = offset_arrows(frame, result.offsets, result.px_per_low_px, self.step, self.gain,
+                                            colour=self.colour)
         if self.caption and result.offsets.size:
             # the mean matters: a field that is mostly one shift corrects a misalignment rather than edges
             p, q = (float(c.mean()) for c in result.offsets)
@@ -283,10 +287,10 @@ class OffsetColourAnnotator:
             return frame
         colours, _ = offset_colours(result.offsets, self.max_magnitude)
         out = cv2.addWeighted(frame, 1.0 - self.alpha, colours, self.alpha, 0.0)
-        if self.wheel:
-            size = max(32, frame.shape[0] // 8)
+        size = max(32, frame.shape[0] // 8)
+        if self.wheel and min(frame.shape[:2]) >= size + 16:  # no wheel on frames too small to hold it
             disc = flow_wheel(size)
-            region = out[-size - 8:-8, 8:8 + size]
+            region = out[-size - 8:-8, -size - 8:-8]  # bottom right: captions sit bottom left
             inside = disc.any(axis=2)
             region[inside] = disc[inside]
         return out
@@ -362,12 +366,13 @@ VIEWS: dict[str, ViewSettings] = {
 def _decoded(frame: np.ndarray, result: FrameResult, view: ViewSettings, palette: Palette,
              decoder: str) -> np.ndarray:
     out = frame
-    if view.flow and result.offsets is not None:
+    flow = view.flow and result.offsets is not None
+    if flow:  # flow colours replace the class overlay: the two blended read as neither
         out = OffsetColourAnnotator(wheel=decoder == "gum").annotate(out, result)
-    if view.overlay:
+    elif view.overlay:
         out = OverlayAnnotator(palette, view.alpha, view.visible, decoder).annotate(out, result)  # type: ignore[arg-type]
     if view.arrows and decoder == "gum":
-        out = OffsetArrowAnnotator(view.arrow_step).annotate(out, result)
+        out = OffsetArrowAnnotator(view.arrow_step, colour=(255, 255, 255) if flow else None).annotate(out, result)
     return out
 
 
@@ -379,8 +384,8 @@ def render(frame: np.ndarray, result: FrameResult, view: ViewSettings, class_nam
         gum = _decoded(frame, result, view, palette, "gum")
         bilinear = _decoded(frame, result, replace(view, flow=False), palette, "bilinear")
         differ = DisagreementAnnotator().annotate(frame, result)
-        if view.legend:
-            gum = LegendAnnotator(class_names, palette, view.visible).annotate(gum, result)
+        if view.legend:  # on the disagreement panel, mostly darkened frame, not over a decoder's output
+            differ = LegendAnnotator(class_names, palette, view.visible).annotate(differ, result)
         gum_caption = "GUM" if result.has_guidance else "no guidance: bilinear"
         panels = [(gum, gum_caption), (bilinear, "bilinear"), (differ, "disagreement")]
         if not view.grid:

@@ -3,7 +3,7 @@
 `export_video` reads a source, segments each frame with any callable returning a FrameResult
 (normally a gun.runtime.segmenter.Segmenter), draws it with gun.render.annotate.render and writes an mp4 plus a
 per-frame CSV sidecar (timings, mIoU against ground truth when the source has it, classes
-present) through gun.io.video.VideoSink, so a cancelled or failed export leaves no file behind.
+present) through gun.io.sinks.VideoSink, so a cancelled or failed export leaves no file behind.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gun.io.video import Frame, FrameSource, VideoSink
+from gun.data.labels import IGNORE
+from gun.io.base import Frame, FrameSource
+from gun.io.sinks import VideoSink
 from gun.metrics.running import RunningScores
 from gun.render.annotate import ViewSettings, render, rendered_size
 from gun.runtime.result import FrameResult
@@ -41,6 +43,8 @@ class ExportReport:
     frames: int
     cancelled: bool
     sidecar: Path | None
+    ground_truth_frames: int = 0  # frames that came with a label map
+    labelled_pixels: int = 0  # their pixels that are not IGNORE (0: the ground truth scores nothing)
 
 
 def export_video(source: FrameSource, segment: Segment, path: str | Path, view: ViewSettings,
@@ -62,7 +66,7 @@ def export_video(source: FrameSource, segment: Segment, path: str | Path, view: 
     if first is None:
         raise ValueError(f"{source.name} gave no frames to export")
     size = rendered_size((first.image.shape[1], first.image.shape[0]), view)
-    written = 0
+    written = gt_frames = labelled = 0
     with VideoSink(path, source.fps or 10.0, size, sidecar=side) as sink:
         frame: Frame | None = first
         while frame is not None and written < total:
@@ -71,10 +75,13 @@ def export_video(source: FrameSource, segment: Segment, path: str | Path, view: 
                 return ExportReport(path, 0, True, None)
             result = segment(frame.image)
             result.ground_truth = frame.labels
+            if frame.labels is not None:
+                gt_frames += 1
+                labelled += int(np.count_nonzero(frame.labels != IGNORE))
             sink.write(render(frame.image, result, view, class_names, palette),
                        frame_record(frame, result, running.update(result), class_names))
             written += 1
             if progress is not None:
                 progress(written, total)
             frame = source.read() if written < total else None
-    return ExportReport(path, written, False, side)
+    return ExportReport(path, written, False, side, gt_frames, labelled)
