@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from gun.nn.model import GUN
+from gun.nn.model import GUN, GUNOutput
 from gun.runtime.backends.hardware import auto_dtype
 from gun.runtime.device import resolve_dtype
 
@@ -132,3 +132,24 @@ def create_backend(name: str, model: GUN, device: torch.device, dtype: str | tor
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
+
+
+class BackendModel:
+    """A GUN whose forward pass runs on a backend, for code written against GUN (evaluation, TTA):
+    `m(x, full=False)` -> GUNOutput(None, low_logits, offsets); every other attribute (grids,
+    decode, mean, std, input_multiple) is the model's own."""
+
+    def __init__(self, backend: Backend, model: GUN) -> None:
+        self.backend, self.model = backend, model
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def eval(self) -> BackendModel:
+        return self
+
+    def __call__(self, x: Tensor, full: bool = False) -> GUNOutput:
+        if full:
+            raise ValueError("a backend runs the network only (full=False); decode with gun.runtime.frames.decode")
+        low, offsets = self.backend.run(x)
+        return GUNOutput(None, low.to(x.device), offsets.to(x.device) if offsets is not None else None)

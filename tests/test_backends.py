@@ -1,0 +1,164 @@
+"""Backends (gun.runtime.backends): every runtime gives the labels torch gives, `auto` picks the fast
+path for the device and precision, bad choices are one-line errors, `gun eval --backend` scores alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_checkpoint
+
+from gun.cli import main
+from gun.experiments.export import smooth_frame
+from gun.nn.config import preset
+from gun.nn.geometry import IDENTITY
+from gun.nn.layers import channel_argmax
+from gun.nn.model import GUN, GUNOutput, build_model
+from gun.runtime.backends import BackendModel, create_backend, hardware, installed, resolve_backend, resolve_precision, supports
+from gun.runtime.frames import Prepared, decode, padded_size
+from tests.datasets import make_camvid
+
+CPU = torch.device("cpu")
+
+
+def calibrated(name: str, encoder: str, scales: tuple[float, ...], classes: int = 5, seed: int = 0) -> GUN:
+    """A random model whose BatchNorm statistics come from noise (so its labels vary over the frame)
+    and whose offsets are far from zero (so the GUM does something)."""
+    torch.manual_seed(seed)
+    model = build_model(preset(name, encoder=encoder, num_classes=classes, scales=scales))
+    k = model.input_multiple
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        model.train()
+        model(torch.rand(2, 3, k, 2 * k) * 4 - 2)
+        if model.guidance is not None:
+            head = [m for m in model.guidance.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            torch.nn.init.normal_(head.weight, std=0.1)
+    return model.eval()
+
+
+def labels(model: GUN, low: torch.Tensor, offsets: torch.Tensor | None, size: tuple[int, int], x: torch.Tensor) -> torch.Tensor:
+    return channel_argmax(decode(model, GUNOutput(None, low, offsets), Prepared(x, size, IDENTITY)))
+
+
+ARCHS = [("gun", "efficientnet_lite0", (1.0, 0.5)), ("gun", "drn_d_22", (0.5, 0.25)), ("bilinear", "efficientnet_lite0", (1.0, 1.0))]
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a[0]}-{a[1]}-{'-'.join(map(str, a[2]))}")
+def test_every_backend_gives_torch_labels(arch: tuple[str, str, tuple[float, ...]]) -> None:
+    model = calibrated(*arch)
+    size = (90, 150)  # not a multiple: padded like a frame, decoded onto the frame's pixels
+    x = smooth_frame(padded_size(*size, model.input_multiple))
+    low, offsets = create_backend("torch", model, CPU, "float32").run(x)
+    reference = labels(model, low, offsets, size, x)
+    assert reference.unique().numel() > 1  # the test model predicts more than one class
+    for name in ("onnxruntime", "openvino"):
+        backend = create_backend(name, model, CPU, "float32")
+        assert backend.name == name and backend.dtype == torch.float32
+        got_low, got_offsets = backend.run(x)
+        assert got_low.shape == low.shape and got_low.dtype == torch.float32
+        torch.testing.assert_close(got_low, low, atol=2e-2, rtol=1e-2)  # float32 reassociation in deep random nets
+        if offsets is None:
+            assert got_offsets is None
+        else:
+            torch.testing.assert_close(got_offsets, offsets, atol=1e-2, rtol=1e-2)
+        assert (labels(model, got_low, got_offsets, size, x) == reference).float().mean() >= 0.999, name
+
+
+def test_torch_options_keep_the_labels() -> None:
+    model = calibrated("gun", "efficientnet_lite0", (1.0, 0.5))
+    x = smooth_frame((128, 192))
+    plain = create_backend("torch", model, CPU, "float32")
+    fast = create_backend("torch", model, CPU, "float32", fold_bn=True, channels_last=True)
+    assert fast.folded > 0 and fast.options["channels_last"]
+    (a, oa), (b, ob) = plain.run(x), fast.run(x)
+    torch.testing.assert_close(b, a, atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(ob, oa, atol=1e-2, rtol=1e-2)
+
+
+def test_auto_picks_by_device_and_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    fastest = "openvino" if installed("openvino") else "onnxruntime" if installed("onnxruntime") else "torch"
+    assert resolve_backend("auto", CPU, torch.float32) == fastest
+    assert resolve_backend("auto", CPU, torch.float16) == "torch"  # only torch runs fp16 on a CPU
+    if installed("openvino"):
+        assert resolve_backend("auto", CPU, torch.bfloat16) == "openvino"
+    # auto precision: bf16 only where the CPU multiplies bf16 natively
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert resolve_precision("auto", CPU, "auto") == torch.float32
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    assert resolve_precision("auto", CPU, "auto") == torch.bfloat16
+    assert resolve_precision("onnxruntime", CPU, "auto") == torch.float32  # what it can run
+    assert resolve_precision("torch", torch.device("cuda"), "auto") == torch.float16
+
+
+def test_bad_choices_are_one_line() -> None:
+    model = calibrated("gun", "efficientnet_lite0", (1.0, 0.5))
+    cases = {("tensorrt", CPU, "float32"): "unknown backend 'tensorrt'",
+             ("onnxruntime", CPU, "bfloat16"): "onnxruntime runs float32",
+             ("openvino", CPU, "float16"): "openvino on the CPU runs float32 or bfloat16",
+             ("openvino", torch.device("cuda"), "float32"): "openvino runs on the CPU"}
+    for (name, device, dtype), message in cases.items():
+        with pytest.raises(ValueError, match=message) as info:
+            create_backend(name, model, device, dtype)
+        assert "\n" not in str(info.value)
+    assert supports("torch", CPU, torch.float32) is None
+
+
+def test_bench_and_eval_refuse_bad_backends_in_one_line(capsys: pytest.CaptureFixture) -> None:
+    assert main(["bench", "--preset", "gun", "--encoder", "efficientnet_lite0", "--size", "64x64", "--device", "cpu",
+                 "--backend", "torch", "tensorrt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown backend 'tensorrt'" in err and "openvino" in err
+    assert main(["bench", "--preset", "gun", "--size", "64x64", "--device", "cpu", "--backend", "torch", "torch"]) == 2
+    assert "twice" in capsys.readouterr().err
+
+
+def test_eval_on_a_backend_scores_like_torch(tmp_path: Path) -> None:
+    ckpt = make_checkpoint(tmp_path / "m.safetensors")
+    root = make_camvid(tmp_path / "camvid", splits=("val",), images=2, size=(96, 128))
+    reports = {}
+    for backend in (None, "openvino", "onnxruntime"):
+        out = tmp_path / f"{backend}.json"
+        extra = ["--backend", backend] if backend else []
+        assert main(["eval", "--checkpoint", str(ckpt), "--dataset", "camvid", "--data-root", str(root), "--device", "cpu",
+                     "--no-progress", "--json", str(out), *extra]) == 0
+        reports[backend] = json.loads(out.read_text())
+    assert reports["openvino"]["backend"] == "openvino" and reports[None]["backend"] == "torch"
+    for backend in ("openvino", "onnxruntime"):
+        assert reports[backend]["miou"] == pytest.approx(reports[None]["miou"], abs=2e-3)
+        assert reports[backend]["decoders"]["bilinear"]["miou"] == pytest.approx(reports[None]["decoders"]["bilinear"]["miou"], abs=2e-3)
+
+
+def test_backend_model_runs_the_network_only() -> None:
+    model = calibrated("gun", "efficientnet_lite0", (1.0, 0.5))
+    wrapped = BackendModel(create_backend("torch", model, CPU, "float32"), model)
+    assert wrapped.input_multiple == model.input_multiple and wrapped.logits_grid == model.logits_grid
+    out = wrapped(smooth_frame((64, 128)))
+    assert out.logits is None and out.low_logits.shape[1] == 5 and out.offsets is not None
+    with pytest.raises(ValueError, match="network only"):
+        wrapped(smooth_frame((64, 128)), full=True)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.cuda
+@cuda
+def test_cuda_fast_path_matches_fp32() -> None:
+    """fp16 autocast + folded BN + channels-last + CUDA graphs on CUDA give fp32's labels."""
+    model = calibrated("gun", "drn_d_22", (0.5, 0.25))
+    gpu = torch.device("cuda")
+    x = smooth_frame((256, 512)).to(gpu)
+    low, offsets = create_backend("torch", model, gpu, "float32").run(x)
+    reference = labels(model, low, offsets, (256, 512), x)
+    for dtype in ("float16", "bfloat16"):
+        fast = create_backend("auto", model, gpu, dtype, fold_bn=True, channels_last=True, cuda_graphs=True)
+        assert fast.name == "torch" and fast.dtype == getattr(torch, dtype)
+        for _ in range(2):  # capture, then replay
+            got = labels(model, *fast.run(x), (256, 512), x)
+        assert (got == reference).float().mean() > 0.98, dtype
