@@ -23,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="default: both (gum and bilinear) when the model has a guidance module, else bilinear; "
                         "shift = the GUM with each image's offsets replaced by their mean (one global translation); all = all three")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--dtype", choices=list(DTYPES), default="float32",
-                   help="network precision (bfloat16/float16 = autocast); decoding is always float32")
+    p.add_argument("--dtype", choices=["auto", *DTYPES], default="float32",
+                   help="network precision (bfloat16/float16 = autocast); decoding is always float32; auto needs --backend")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "openvino"],
+                   help="run the network on this backend (gun.runtime.backends; default: plain torch)")
     add_input_size(p)
     p.add_argument("--tta", type=parse_tta, metavar="SPEC", help=TTA_HELP + "; its scores are reported next to the single-scale ones")
     p.add_argument("--json", help="write the full report (with confusion matrices) here")
@@ -36,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.dataset, args.data_root, args.split, args.decoder, args.device,
                       args.dtype, args.limit, progress=not args.no_progress, input_size=args.input_size,
-                      tta=args.tta)
+                      tta=args.tta, backend=args.backend)
+    if not any(map(any, report["confusion"])):  # every metric would be "-": say why instead of succeeding
+        raise ValueError(f"no labelled pixel in {args.dataset} {args.split} ({report['images']} images): every label is void/ignored; "
+                         "check the annotations and --data-root")
     print(format_table(report))
     if args.json:
         write_json(args.json, report)

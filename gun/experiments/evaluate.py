@@ -121,23 +121,30 @@ def decoder_report(cm: torch.Tensor, class_names: Sequence[str]) -> dict[str, An
 
 def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split: str, decoder: str | None = None,
              device: str = "auto", dtype: str = "float32", limit: int | None = None, progress: bool = True,
-             input_size: tuple[int, int] | str | None = None, tta: TTA | str | None = None) -> dict[str, Any]:
+             input_size: tuple[int, int] | str | None = None, tta: TTA | str | None = None,
+             backend: str | None = None) -> dict[str, Any]:
     """The report that `gun eval` prints and writes. With two decoders the top-level miou,
     per_class, pixel_acc and confusion are the GUM's; `decoders` holds each decoder's and
     `difference` is GUM minus bilinear. Those are always single-scale (the paper's protocol);
     with `tta` (a gun.runtime.tta.TTA or its text, e.g. "flip,0.75,1,1.25") the augmented scores
     come separately under `tta`, with their gain over single-scale per decoder."""
     dev = resolve_device(device)
-    if dtype not in DTYPES:
+    if dtype not in DTYPES and not (backend is not None and dtype == "auto"):
         raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     model, meta, ds = open_checked(checkpoint, dataset, data_root, split, dev)
+    runner, amp = model, (autocast_dtype(dtype) if backend is None else None)
+    if backend is not None:  # the network's forward on a backend (gun.runtime.backends), which owns the precision
+        from gun.runtime.backends import BackendModel, create_backend, dtype_name
+
+        runner = BackendModel(create_backend(backend, model, dev, dtype), model)
+        dtype = dtype_name(runner.backend.dtype)
     decoders = choose_decoders(decoder, model)
     subset = limited(ds, limit)
     size = resolve_input_size(meta.input_size, input_size)
     tta = TTA.parse(tta) if isinstance(tta, str) else tta
     tta = None if tta is not None and tta.is_single else tta
     t0 = time.perf_counter()
-    cms = evaluate_confusion(model, subset, ds.num_classes, decoders, dev, autocast_dtype(dtype), progress,
+    cms = evaluate_confusion(runner, subset, ds.num_classes, decoders, dev, amp, progress,
                              desc=f"eval {dataset} {split}", input_size=size, tta=tta)
     seconds = time.perf_counter() - t0
     per_decoder = {d: decoder_report(cms[d], ds.class_names) for d in decoders}
@@ -154,6 +161,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
         "decoder": {1: decoders[0], 2: "both", 3: "all"}[len(decoders)],
         "device": str(dev),
         "dtype": dtype,
+        "backend": runner.backend.name if backend is not None else "torch",
         "protocol": "single-scale (the paper's protocol)" + ("; test-time augmentation reported separately under tta" if tta else ""),
         "class_names": list(ds.class_names),
         **main,
