@@ -15,6 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+# The file options each command writes: checked before the command runs (gun.io.files.check_output),
+# so that an output that is an input, a folder or unwritable is refused before any work or write.
+OUTPUTS = {"annotate": ("out",), "eval": ("json",), "trimap": ("out", "json"), "bench": ("json", "plot"), "release": ("out",)}
+
 COMMANDS = ("models", "train", "release", "eval", "trimap", "bench", "curves", "annotate", "predict", "export")
 
 
@@ -39,6 +43,22 @@ class Terminated(BaseException):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything runs, an output file that is (or resolves to) one of the command's inputs,
+    is a folder, or cannot be written; every other path-valued option counts as an input."""
+    from gun.io.files import check_output
+
+    names = OUTPUTS.get(args.command, ())
+    inputs: list[str] = []
+    for key, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if key not in names and isinstance(v, str) and v and os.path.lexists(v):
+                inputs.append(v)
+    for key in names:
+        if getattr(args, key, None):
+            check_output(getattr(args, key), inputs, what=f"--{key}")
 
 
 def log_path() -> Path:
@@ -80,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        check_outputs(args)
         return int(args.func(args) or 0)
     except (ValueError, OSError, RuntimeError, ArithmeticError) as e:
         line = describe(e)

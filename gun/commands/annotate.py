@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    p.add_argument("--backend", default="auto", help="network backend: auto, torch, onnxruntime or openvino (gun.runtime.backends)")
     p.add_argument("--gum-mode", choices=("bilinear", "nearest"), default="bilinear",
                    help="GUM sampling at inference (bilinear = as trained; nearest = faster, label space)")
     p.add_argument("--no-sidecar", action="store_true", help="do not write the per-frame CSV")
@@ -63,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     side = out.with_suffix(".csv") if not args.no_sidecar else None
     if side is not None:
         check_output(side, inputs, what="the CSV sidecar")
-    segmenter = Segmenter.from_checkpoint(weights, args.device, args.dtype, args.gum_mode)
-    view = replace(VIEWS[args.view], alpha=args.alpha)
-    notes = []
-    if args.view == "offsets" and not segmenter.has_guidance:
-        notes.append(f"{weights.name} has no guidance module: the offset view is the plain frame")
-    with open_source(args.source) as source:
+    with open_source(args.source) as source:  # before the model: a bad source fails in a second
+        segmenter = Segmenter.from_checkpoint(weights, args.device, args.dtype, args.gum_mode, backend=args.backend)
+        view = replace(VIEWS[args.view], alpha=args.alpha)
+        notes = []
+        if args.view == "offsets" and not segmenter.has_guidance:
+            notes.append(f"{weights.name} has no guidance module: the offset view is the plain frame")
         total = source.frame_count if args.frames is None else args.frames
         bar = tqdm(total=total, unit="frame", desc=out.name, disable=args.no_progress)
 

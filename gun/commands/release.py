@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +20,18 @@ def run(args: argparse.Namespace) -> int:
 
     metrics: dict = {}
     for path in args.metrics or []:
-        report = json.loads(open(path).read())
-        key = f"{report.get('dataset', 'data')}_{report.get('split', 'split')}"
-        decoders = report.get("decoders") or {report.get("decoder", "model"): report}
-        for name, r in decoders.items():
-            metrics[f"{key}_miou_{name}"] = r["miou"]
-            metrics[f"{key}_per_class_{name}"] = r["per_class"]
+        try:
+            report = json.loads(Path(path).read_text())
+        except ValueError as e:  # JSON or UTF-8 errors name no file
+            raise ValueError(f"--metrics {path}: not a JSON report of gun eval ({e})") from None
+        try:
+            key = f"{report.get('dataset', 'data')}_{report.get('split', 'split')}"
+            decoders = report.get("decoders") or {report.get("decoder", "model"): report}
+            for name, r in decoders.items():
+                metrics[f"{key}_miou_{name}"] = r["miou"]
+                metrics[f"{key}_per_class_{name}"] = r["per_class"]
+        except (KeyError, TypeError, AttributeError):
+            raise ValueError(f"--metrics {path}: not a JSON report of gun eval (no miou/per_class)") from None
     meta = release(args.checkpoint, args.out, metrics)
     print(f"wrote {args.out} (float16, {meta.dataset}, metrics: {', '.join(k for k in meta.metrics if 'per_class' not in k)})")
     return 0

@@ -36,6 +36,7 @@ from gun.data.labels import IGNORE
 from gun.data.segdata import SegmentationDataset, image_tensor
 from gun.data.transforms import Augmentation, Compose
 from gun.experiments.evaluate import evaluate_confusion
+from gun.io.files import atomic_write, atomic_write_text
 from gun.metrics.confusion import scores
 from gun.nn.checkpoint import CheckpointMeta, read_meta, save_checkpoint
 from gun.nn.config import preset
@@ -219,12 +220,11 @@ def train(opts: TrainOptions) -> dict:
     random.seed(opts.seed)
     np.random.seed(opts.seed)
     out = Path(opts.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-
     mean, std = normalisation(opts.encoder)
     train_ds = open_dataset(opts.dataset, opts.data_root, opts.train_split)
     val_ds = open_dataset(opts.dataset, opts.data_root, opts.val_split) if opts.val_every else None
+    if rank == 0:  # after the data is found: a bad --data-root leaves no empty run folder
+        out.mkdir(parents=True, exist_ok=True)
     if opts.input_scale <= 0:
         raise ValueError(f"--input-scale must be positive, got {opts.input_scale}")
     scale_range = None if opts.random_scale is None else tuple(s * opts.input_scale for s in opts.random_scale)
@@ -323,7 +323,7 @@ def train(opts: TrainOptions) -> dict:
                 best = miou
                 save_checkpoint(out / "best.safetensors", model, meta)
             _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best)
-            (out / "history.json").write_text(json.dumps({"options": asdict(opts), "history": history}, indent=1))
+            atomic_write_text(out / "history.json", json.dumps({"options": asdict(opts), "history": history}, indent=1))
             msg = f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['seconds']:.0f} s"
             if "val_miou" in record:
                 msg += f", val mIoU {record['val_miou']:.4f} (best {best:.4f})"
@@ -335,7 +335,6 @@ def train(opts: TrainOptions) -> dict:
 
 def _save_state(path: Path, model: GUN, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                 epoch: int, history: list, best: float) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": epoch, "history": history, "best": best, "rng": {"torch": torch.get_rng_state()}}, tmp)
-    os.replace(tmp, path)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+             "epoch": epoch, "history": history, "best": best, "rng": {"torch": torch.get_rng_state()}}
+    atomic_write(path, lambda tmp: torch.save(state, tmp))  # fsync + rename: a kill never leaves half a state

@@ -112,24 +112,26 @@ def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def bounded_size(width: int, height: int, max_pixels: int = MAX_FRAME_PIXELS) -> tuple[int, int]:
-    """(width, height) scaled down, aspect kept, to at most `max_pixels`; unchanged when within it."""
+def bounded_size(width: int, height: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) scaled down, aspect kept, to at most `max_pixels` (default MAX_FRAME_PIXELS);
+    unchanged when within it."""
+    max_pixels = MAX_FRAME_PIXELS if max_pixels is None else max_pixels
     if width * height <= max_pixels:
         return width, height
     scale = (max_pixels / (width * height)) ** 0.5
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
-def bound_frame(image: np.ndarray, max_pixels: int = MAX_FRAME_PIXELS) -> np.ndarray:
+def bound_frame(image: np.ndarray, max_pixels: int | None = None) -> np.ndarray:
     """The frame downscaled (INTER_AREA) to at most `max_pixels`, or itself."""
     h, w = image.shape[:2]
     size = bounded_size(w, h, max_pixels)
     return image if size == (w, h) else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def downscale_note(name: str, shape: tuple[int, ...], max_pixels: int = MAX_FRAME_PIXELS) -> str:
-    w, h = bounded_size(shape[1], shape[0], max_pixels)
-    return f"{name}: {shape[1]}x{shape[0]} frames are larger than {max_pixels / 1e6:.1f} MP and are processed at {w}x{h}"
+def downscale_note(name: str, shape: tuple[int, ...]) -> str:
+    w, h = bounded_size(shape[1], shape[0])
+    return f"{name}: {shape[1]}x{shape[0]} frames are larger than {MAX_FRAME_PIXELS / 1e6:.1f} MP and are processed at {w}x{h}"
 
 
 def image_header_size(path: str | os.PathLike) -> tuple[int, int] | None:
@@ -144,7 +146,7 @@ def image_header_size(path: str | os.PathLike) -> tuple[int, int] | None:
         return None
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_FRAME_PIXELS) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
     """An image file as (H, W, 3) RGB uint8 (16-bit images are scaled down to 8 bits), downscaled
     to at most `max_pixels`."""
     return bgr_to_rgb(bound_frame(decode_image(path), max_pixels))
@@ -160,7 +162,8 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
         raise SourceError(f"{Path(path).name} is {size[0]}x{size[1]} pixels, too large to decode safely: "
                           f"downscale it below {MAX_IMAGE_PIXELS // 1_000_000} MP first")
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode copes with non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with quiet_opencv():  # a damaged file is reported below, in one line
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise SourceError(f"cannot read image {path}: not an image OpenCV can decode")
     if image.dtype == np.uint16:
@@ -177,13 +180,16 @@ def read_label_map(path: str | os.PathLike, lut: np.ndarray | None = None) -> np
     problem = path_problem(path)
     if problem is not None:
         raise SourceError(f"label map: {problem}")
-    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # label PNGs hold ids, not grey levels
+    with quiet_opencv():
+        labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # label PNGs hold ids, not grey levels
     if labels is None:
         raise SourceError(f"cannot read label map {path}: not an image OpenCV can decode")
     if labels.ndim != 2:
         raise SourceError(f"label map {path} has {labels.shape[2]} channels: labels are single-channel class ids")
-    if labels.dtype != np.uint8:
-        raise SourceError(f"label map {path} is {labels.dtype}: labels must be 8-bit class ids (0-255)")
+    if labels.dtype != np.uint8:  # as gun.data.segdata.read_label: 16-bit files are fine if their values fit
+        if labels.dtype.kind not in "ui" or labels.min() < 0 or labels.max() > 255:
+            raise SourceError(f"label map {path} is {labels.dtype} with values up to {labels.max()}: labels must be 8-bit class ids (0-255)")
+        labels = labels.astype(np.uint8)
     return lut[labels] if lut is not None else labels
 
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from gun.io.base import (
     IMAGE_EXTENSIONS,
-    MAX_FRAME_PIXELS,
     Frame,
     FrameSource,
     SourceError,
@@ -66,10 +65,10 @@ class _ImageList(FrameSource):
                 raise SourceError(f"{self._labels[i].name}: label map size {labels.shape} differs from the image's {decoded.shape[:2]}")
         image = bound_frame(decoded)
         if image is not decoded:
-            self.note(downscale_note(self._images[i].name, decoded.shape, MAX_FRAME_PIXELS))
+            self.note(downscale_note(self._images[i].name, decoded.shape))
             if labels is not None:  # labels follow the pixels, without inventing classes between them
                 labels = cv2.resize(labels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
-        return Frame(bgr_to_rgb(image), i, float(i), labels, name=self._images[i].name)
+        return Frame(bgr_to_rgb(image), i, i / self.fps, labels, name=self._images[i].name)  # time at the pace played and exported
 
     def seek(self, index: int) -> None:
         self._next = min(max(0, index), len(self._images) - 1)

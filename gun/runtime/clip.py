@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from gun.data.labels import IGNORE
@@ -35,6 +36,17 @@ def frame_record(frame: Frame, result: FrameResult, frame_scores: dict[str, floa
     row["differ_pct"] = round(100 * float(np.mean(result.labels_gum != result.labels_bilinear)), 4)
     row["classes"] = ";".join(name for name, n in zip(class_names, counts) if n > 0)
     return row
+
+
+def _conform(frame: Frame, shape: tuple[int, ...], source: FrameSource) -> Frame:
+    """A frame at the first frame's size: a video has one size, a folder of images may not."""
+    h, w = shape[:2]
+    if frame.image.shape[:2] == (h, w):
+        return frame
+    source.note(f"{source.name}: images of different sizes; each is resized to the first one's {w}x{h}")
+    labels = None if frame.labels is None else cv2.resize(frame.labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    image = cv2.resize(frame.image, (w, h), interpolation=cv2.INTER_AREA)
+    return Frame(image, frame.index, frame.timestamp, labels, frame.name)
 
 
 @dataclass
@@ -73,6 +85,7 @@ def export_video(source: FrameSource, segment: Segment, path: str | Path, view: 
             if cancel is not None and cancel.is_set():
                 sink.cancel()
                 return ExportReport(path, 0, True, None)
+            frame = _conform(frame, first.image.shape[:2], source)
             result = segment(frame.image)
             result.ground_truth = frame.labels
             if frame.labels is not None:
