@@ -314,7 +314,7 @@ def _cases() -> list[Case]:
           lambda e: every_dataset_entry(e, _drop(camvid(e), "valannot"), "valannot")),
         C("a label missing in the split", "dataset", "error: label missing for image",
           lambda e: every_dataset_entry(e, camvid(e, 2, lambda i, lab: None if i else lab), "missing")),
-        C("every label void (11)", "dataset", "eval: error: no labelled pixel; train: error at the first step",
+        C("every label void (11)", "dataset", "eval: error: no labelled pixel",
           lambda e: [evaluate(e, root=camvid(e, 2, lambda i, lab: np.full_like(lab, 11)), match="no labelled pixel")]),
         C("labels 255/200 everywhere", "dataset", "eval: error: no labelled pixel",
           lambda e: [evaluate(e, root=camvid(e, 2, lambda i, lab: np.where(lab % 2, 255, 200).astype(np.uint8)), match="no labelled pixel")]),
