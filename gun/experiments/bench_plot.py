@@ -53,12 +53,17 @@ def plot_sweep(reports: list[dict[str, Any]], path: str | Path) -> None:
         ys = [r["results"][b][d]["fps"] for r in reports]
         dt = reports[0]["results"][b][d]["dtype"]
         ax.plot(xs, ys, "o-" if d == "gum" else "s--", label=f"{b} {dt} {'GUM' if d == 'gum' else 'bilinear'}")
-    for r in reports:
-        h, w = r["size"]
-        ax.annotate(f"{h}x{w}", (h * w / 1e6, ax.get_ylim()[0]), fontsize=7, rotation=90, va="bottom", ha="right")
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("input size (megapixels)")
+    ax.set_xticks([r["size"][0] * r["size"][1] / 1e6 for r in reports], [f"{r['size'][0]}x{r['size'][1]}" for r in reports], fontsize=8)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.set_xlabel("input size (HxW, log scale of the pixel count)")
     ax.set_ylabel("FPS (batch 1, median)")
     first = reports[0]
     ax.set_title(f"{first['preset'] or 'model'} {first['encoder']}: FPS against input size\n{first['device']}", fontsize=9)

@@ -30,6 +30,7 @@ HEADS: tuple[str, ...] = ("network", "labels")
 OPSET = 17  # GridSample needs 16; 17 is what ONNX Runtime and OpenVINO both run fully
 _CACHE: OrderedDict[tuple, bytes] = OrderedDict()
 _CACHE_SIZE = 8
+MAX_SHAPES = 4  # compiled input shapes a backend keeps
 
 
 class NetworkGraph(nn.Module):

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from gun.nn.model import GUN
-from gun.runtime.backends.onnx_export import cached_onnx
+from gun.runtime.backends.onnx_export import MAX_SHAPES, cached_onnx
 
 _CUDA_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -39,6 +39,8 @@ class OnnxRuntimeBackend:
             opts.intra_op_num_threads = torch.get_num_threads()  # the same cores torch would use
             opts.log_severity_level = 3
             session = self._ort.InferenceSession(cached_onnx(self.model, shape), opts, providers=self.providers)
+            if len(self._sessions) >= MAX_SHAPES:  # frames at their own sizes: keep the latest few
+                self._sessions.pop(next(iter(self._sessions)))
             self._sessions[shape] = session
         return session
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from gun.nn.model import GUN
-from gun.runtime.backends.onnx_export import cached_onnx
+from gun.runtime.backends.onnx_export import MAX_SHAPES, cached_onnx
 
 _HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
@@ -39,6 +39,8 @@ class OpenVinoBackend:
             compiled = self._core.compile_model(graph, "CPU", config)
             actual = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
             self.dtype = torch.bfloat16 if "bf16" in actual else torch.float32
+            if len(self._compiled) >= MAX_SHAPES:  # frames at their own sizes: keep the latest few
+                self._compiled.pop(next(iter(self._compiled)))
             self._compiled[shape] = compiled
         return compiled
 

@@ -9,6 +9,7 @@ launch cost at batch 1), `compile` wraps the forward in torch.compile. bf16/fp16
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 from torch import Tensor
@@ -57,22 +58,31 @@ class TorchBackend:
         key = tuple(x.shape)
         entry = self._graphs.get(key)
         if entry is None:
-            static = x.clone()
-            stream = torch.cuda.Stream(self.device)
-            stream.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(stream):  # warm up outside the graph (cuDNN autotuning, allocations)
-                for _ in range(3):
-                    self._forward(static)
-            torch.cuda.current_stream(self.device).wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                outputs = self._forward(static)
-            entry = self._graphs[key] = (graph, static, outputs)
+            try:
+                entry = self._capture(x)
+            except RuntimeError as error:  # a capture problem must not stop the frames: run eagerly from now on
+                warnings.warn(f"CUDA graph capture failed, running eagerly: {str(error).splitlines()[0]}", stacklevel=2)
+                self.options["cuda_graphs"] = False
+                return self._forward(x)
         graph, static, (low, offsets) = entry
         static.copy_(x)
         graph.replay()
         # the graph's outputs are overwritten by the next replay: hand out copies
         return low.clone(), (offsets.clone() if offsets is not None else None)
+
+    def _capture(self, x: Tensor) -> tuple[torch.cuda.CUDAGraph, Tensor, tuple[Tensor, Tensor | None]]:
+        static = x.clone()
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(stream):  # warm up outside the graph (cuDNN autotuning, allocations)
+            for _ in range(3):
+                self._forward(static)
+        torch.cuda.current_stream(self.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self._forward(static)
+        entry = self._graphs[tuple(x.shape)] = (graph, static, outputs)
+        return entry
 
     @torch.inference_mode()
     def run(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
