@@ -206,13 +206,28 @@ def test_named_views_cover_the_command_line_choices(frame: np.ndarray) -> None:
 
 
 def test_drawing_and_sources_need_neither_torch_nor_qt() -> None:
-    """gun.io.video, gun.render.annotate and gun.runtime.result are shared with the GUI: numpy and OpenCV only."""
+    """gun.io, gun.render.annotate and gun.runtime.result are shared with the GUI: numpy and OpenCV only."""
     import subprocess
     import sys
 
-    code = ("import sys, gun.io.video, gun.render.annotate, gun.runtime.result, gun.commands.annotate; "
+    code = ("import sys, gun.io.video, gun.io.base, gun.io.sources, gun.io.folders, gun.io.prefetch, gun.io.sinks, gun.io.files, "
+            "gun.render.annotate, gun.runtime.result, gun.commands.annotate; "
             "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph', 'app') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("size", [(16, 16), (8, 8), (3, 5)])
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_every_view_renders_tiny_frames(size: tuple[int, int], name: str) -> None:
+    """Issue 10: `gun annotate --view grid` on a 16x16 video raised IndexError (the flow wheel did not fit)."""
+    h, w = size
+    labels = np.zeros((h, w), np.uint8)
+    labels[:, w // 2:] = 1
+    offsets = np.full((2, h, w), 0.5, np.float32)
+    result = FrameResult(labels, labels.copy(), offsets, np.zeros((3, 1, 1), np.float32), (8.0, 8.0), {"inference": 1.0})
+    result.ground_truth = labels
+    out = render(np.full((h, w, 3), 100, np.uint8), result, VIEWS[name], NAMES, PALETTE)
+    assert (out.shape[1], out.shape[0]) == rendered_size((w, h), VIEWS[name])

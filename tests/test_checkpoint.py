@@ -127,3 +127,90 @@ def test_save_is_atomic(tmp_path: Path) -> None:
         save_checkpoint(path, model, other)  # config mismatch: nothing written
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+# ---- issue 10: metadata checked before any model is built; broken weights refused ------------------
+
+def _with_meta(tmp_path: Path, change) -> Path:
+    model, meta, _ = make(tmp_path)
+    d = json.loads(meta.to_json())
+    change(d)
+    path = tmp_path / "changed.safetensors"
+    save_file(model.state_dict(), path, metadata={"gun": json.dumps(d)})
+    return path
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d["config"].__setitem__("postproc", [40000, 128]), r"config.postproc\[0\] must be an integer in 1..2048"),
+    (lambda d: d["config"].__setitem__("guidance_channels", 30000), "config.guidance_channels"),
+    (lambda d: d["config"].__setitem__("guidance_channels", "32"), "config.guidance_channels"),
+    (lambda d: d["config"].__setitem__("num_classes", 0), "config.num_classes"),
+    (lambda d: d["config"].__setitem__("num_classes", True), "config.num_classes"),
+    (lambda d: d["config"].__setitem__("scales", [1.0, float("inf")]), r"config.scales\[1\]"),
+    (lambda d: d["config"].__setitem__("offset_bound", -1), "config.offset_bound"),
+    (lambda d: d["config"].__setitem__("shared", "yes"), "config.shared"),
+    (lambda d: d["config"].__setitem__("extra", 1), "unknown config fields"),
+    (lambda d: d["palette"].__setitem__(1, [999, 0, 0]), r"palette\[1\] entries must be an integer in 0..255"),
+    (lambda d: d["palette"].__setitem__(1, [1, 2]), r"palette\[1\] must be a list of 3..3"),
+    (lambda d: d.__setitem__("mean", "abc"), "mean must be a list"),
+    (lambda d: d.__setitem__("mean", [0.5, "x", 0.5]), r"mean\[1\] must be a finite number"),
+    (lambda d: d.__setitem__("std", [0.25, 0.0, 0.25]), r"std\[1\] must be a finite positive number"),
+    (lambda d: d.__setitem__("std", [0.25, float("nan"), 0.25]), r"std\[1\]"),
+    (lambda d: d.__setitem__("class_names", ["a", "b"]), "class_names must be a list of 3..3"),
+    (lambda d: d.__setitem__("class_names", ["a", "b", 3]), r"class_names\[2\]"),
+    (lambda d: d.__setitem__("input_size", [64, 10**9]), "input_size"),
+    (lambda d: d.__setitem__("metrics", []), "metrics must be an object"),
+])
+def test_metadata_is_validated_before_any_model_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change, match: str) -> None:
+    import gun.nn.checkpoint
+
+    path = _with_meta(tmp_path, change)
+
+    def no_build(config: object) -> None:
+        raise AssertionError("a model was built from unchecked metadata")
+
+    monkeypatch.setattr(gun.nn.checkpoint, "build_model", no_build)
+    with pytest.raises(CheckpointError, match=match) as error:
+        load_model(path)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused(tmp_path: Path, value: float) -> None:
+    model, meta, _ = make(tmp_path)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["classifier.bias"][1] = value
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, bad, metadata={"gun": meta.to_json()})
+    with pytest.raises(CheckpointError, match="classifier.bias holds NaN or infinite values"):
+        load_model(bad)
+
+
+def test_negative_batchnorm_variance_is_refused(tmp_path: Path) -> None:
+    model, meta, _ = make(tmp_path)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    name = next(k for k in state if k.endswith("running_var"))
+    state[name][0] = -0.5
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, bad, metadata={"gun": meta.to_json()})
+    with pytest.raises(CheckpointError, match="negative variances"):
+        load_model(bad)
+
+
+def test_a_save_killed_midway_keeps_the_last_good_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """save_checkpoint writes a partial file, fsyncs it and renames it: a failure (a full disk here)
+    leaves the previous checkpoint intact and no partial file."""
+    import gun.nn.checkpoint
+
+    model, meta, path = make(tmp_path)
+    before = path.read_bytes()
+
+    def disk_full(state: dict, filename: str, metadata: dict) -> None:
+        Path(filename).write_bytes(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gun.nn.checkpoint, "save_file", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        save_checkpoint(path, model, meta)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]

@@ -272,3 +272,178 @@ def test_sample_video_is_bundled_and_intact() -> None:
     with open_source(sample) as source:
         assert (source.frame_count, source.fps) == (795, 10.0)
         assert source.read().image.shape == (576, 768, 3)
+
+
+# ---- issue 10: odd paths, damaged files, bounded frames and waits, verified writes -----------------
+
+def test_odd_paths_get_their_own_message(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    os.symlink("b.mp4", tmp_path / "a.mp4")
+    os.symlink("a.mp4", tmp_path / "b.mp4")
+    os.symlink("gone.mp4", tmp_path / "dangling.mp4")
+    (tmp_path / "file").write_bytes(b"x")
+    for name, match in (("pipe.mp4", "named pipe"), ("a.mp4", "symbolic link loop"), ("dangling.mp4", "broken symbolic link"),
+                        ("file/clip.mp4", "a part of the path is a file")):
+        with pytest.raises(SourceError, match=match) as error:
+            open_source(tmp_path / name)
+        assert "\n" not in str(error.value)
+
+
+def test_truncated_video_is_reported_with_frames_promised_and_decoded(tmp_path: Path) -> None:
+    from conftest import write_video
+
+    whole = write_video(tmp_path / "whole.avi", frames=30, size=(32, 48)).read_bytes()
+    (tmp_path / "cut.avi").write_bytes(whole[: len(whole) // 3])
+    with VideoFileSource(tmp_path / "cut.avi") as source:
+        assert source.frame_count == 30
+        with pytest.raises(SourceError, match=r"damaged .* promises 30 frames but only \d+ decode"):
+            list(source)
+
+
+def test_frames_above_the_limit_are_downscaled_on_read_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import write_video
+
+    import gun.io.base
+
+    monkeypatch.setattr(gun.io.base, "MAX_FRAME_PIXELS", 48 * 32)
+    with VideoFileSource(write_video(tmp_path / "v.avi", frames=2, size=(64, 96))) as source:
+        assert [f.image.shape for f in source] == [(32, 48, 3)] * 2
+        assert source.notes == ["v.avi: 96x64 frames are larger than 0.0 MP and are processed at 48x32"]
+    # an image with ground truth: the labels follow the pixels (nearest, no new classes)
+    (tmp_path / "val").mkdir()
+    (tmp_path / "valannot").mkdir()
+    cv2.imwrite(str(tmp_path / "val" / "a.png"), synthetic_frame(0, (64, 96)))
+    labels = np.zeros((64, 96), np.uint8)
+    labels[:, 48:] = 3
+    cv2.imwrite(str(tmp_path / "valannot" / "a.png"), labels)
+    frame = open_source(tmp_path / "val").read()
+    assert frame.image.shape == (32, 48, 3) and frame.labels.shape == (32, 48)
+    assert set(np.unique(frame.labels)) == {0, 3}
+
+
+def test_image_bomb_header_is_refused_before_decoding(tmp_path: Path) -> None:
+    from reliability_corpus import png_header_only
+
+    (tmp_path / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    with pytest.raises(SourceError, match="too large to decode safely"):
+        open_source(tmp_path / "bomb.png").read()
+
+
+def test_missing_annotations_are_noted(tmp_path: Path) -> None:
+    (tmp_path / "val").mkdir()
+    (tmp_path / "valannot").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / "val" / name), synthetic_frame(0))
+    cv2.imwrite(str(tmp_path / "valannot" / "a.png"), np.zeros((96, 128), np.uint8))
+    source = open_source(tmp_path / "val")
+    assert source.notes == ["1 of 2 images have no annotation in valannot/ (first: b.png): they are shown and scored without ground truth"]
+    assert [f.labels is None for f in source] == [False, True]
+
+
+class _Blocked(FrameSource):
+    """A source whose read never returns (a camera stuck in its driver)."""
+
+    name = "stuck camera"
+    live = True
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def read(self) -> Frame | None:
+        self.release.wait(30)
+        return None
+
+
+def test_prefetcher_stop_is_bounded_when_the_source_blocks() -> None:
+    import time
+
+    source = _Blocked()
+    reader = Prefetcher(source, join_timeout=0.2).start()
+    t0 = time.perf_counter()
+    assert reader.stop() is False  # did not end: abandoned, not waited for
+    assert time.perf_counter() - t0 < 2
+    with pytest.raises(SourceError, match="did not answer"):
+        reader.start().seek(0)
+    source.release.set()
+    assert Prefetcher(_Counting(3), join_timeout=5).start().stop() is True
+
+
+def test_video_sink_refuses_a_file_that_does_not_read_back(tmp_path: Path) -> None:
+    from gun.io.sinks import verify_video
+
+    out = tmp_path / "ok.mp4"
+    with VideoSink(out, 10, (48, 32)) as sink:
+        for i in range(5):
+            sink.write(synthetic_frame(i, (32, 48)))
+    verify_video(out, 5)
+    with pytest.raises(OSError, match=r"does not read back \(5 of 6 frames\)"):
+        verify_video(out, 6)
+    (tmp_path / "cut.mp4").write_bytes(out.read_bytes()[:-200])
+    with pytest.raises(OSError, match="disk full"):
+        verify_video(tmp_path / "cut.mp4", 5)
+
+
+def test_video_sink_removes_stale_partials_of_its_target_only(tmp_path: Path) -> None:
+    stale = tmp_path / ".out.999999999-0badf00d.partial.mp4"
+    other = tmp_path / ".other.999999999-0badf00d.partial.mp4"
+    stale_csv = tmp_path / ".out.999999999-0badf00d.partial.csv"
+    for p in (stale, other, stale_csv):
+        p.write_bytes(b"left by a killed export")
+    with VideoSink(tmp_path / "out.mp4", 10, (48, 32), sidecar=tmp_path / "out.csv") as sink:
+        sink.write(synthetic_frame(0, (32, 48)), {"frame": 0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "out.csv", "out.mp4"]
+
+
+def test_check_output_refuses_inputs_folders_and_unwritable_places(tmp_path: Path) -> None:
+    from gun.io.files import OutputError, check_output
+
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"video")
+    (tmp_path / "link.mp4").symlink_to(source)
+    (tmp_path / "dir.mp4").mkdir()
+    for out, match in ((source, "is the input"), (tmp_path / "link.mp4", "is the input"), (tmp_path / "." / "in.mp4", "is the input"),
+                       (tmp_path / "dir.mp4", "is a folder"), (source / "x.mp4", "is a file, not a folder"),
+                       (Path("/proc/self/x.mp4"), "cannot write there")):
+        with pytest.raises(OutputError, match=match):
+            check_output(out, [source])
+    assert check_output(tmp_path / "new" / "deeper" / "o.mp4", [source]).parent.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.mp4", "in.mp4", "link.mp4", "new"]
+    assert source.read_bytes() == b"video"
+
+
+def test_atomic_write_leaves_the_target_and_no_partial_on_error(tmp_path: Path) -> None:
+    from gun.io.files import atomic_write, atomic_write_text
+
+    target = tmp_path / "state.json"
+    atomic_write_text(target, "old")
+
+    def fails(tmp: str) -> None:
+        Path(tmp).write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_write(target, fails)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_video_module_re_exports_the_split_modules() -> None:
+    from gun.io import base, folders, prefetch, sinks, sources, video
+
+    assert video.Frame is base.Frame and video.open_source is sources.open_source and video.VideoSink is sinks.VideoSink
+    assert video.Prefetcher is prefetch.Prefetcher and video.ImageFolderSource is folders.ImageFolderSource
+    for module in (base, folders, prefetch, sinks, sources, video):
+        assert len(Path(module.__file__).read_text().splitlines()) <= 400
