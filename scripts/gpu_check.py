@@ -154,6 +154,7 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="rehearse on a CPU: tiny sizes, few runs")
     ap.add_argument("--worker", nargs=3, metavar=("WEIGHTS", "DEVICE", "FRAMES"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))  # gun without an install (the GPU machine has only the checkout)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], int(args.worker[2]))))
         return 0
@@ -167,7 +168,6 @@ def main() -> int:
     runs = ["--warmup", "1", "--runs", "3"] if args.tiny else ["--warmup", "20", "--runs", "100"]
     fast = ["--fold-bn", "--channels-last"] + ([] if args.tiny else ["--cuda-graphs"])
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-"))
-    sys.path.insert(0, str(ROOT))
     weights, weights_note = checkpoint(tmp)
 
     r.run("environment", ["sh", "-c", "nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm "

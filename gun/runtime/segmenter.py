@@ -88,6 +88,7 @@ class Segmenter:
         built = create_backend(name, self.model, target, precision, fold_bn=cuda, channels_last=cuda,
                                cuda_graphs=cuda and self.input_size is not None)
         self.backend, self.device, self._requested = built, target, (name, precision)
+        self.model.to(target)  # the decoders' grids and the torch backend live on the device
         return self
 
     @property
