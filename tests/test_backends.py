@@ -147,18 +147,28 @@ def test_backend_model_runs_the_network_only() -> None:
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max() / b.float().abs().max())
+
+
 @pytest.mark.cuda
 @cuda
-def test_cuda_fast_path_matches_fp32() -> None:
-    """fp16 autocast + folded BN + channels-last + CUDA graphs on CUDA give fp32's labels."""
+def test_cuda_fast_path_matches_eager() -> None:
+    """BN folded + channels-last + CUDA graphs give what eager autocast gives, in each precision; and
+    fp16/bf16 stay close to fp32. (Random test networks amplify rounding, so precisions are compared
+    on the logits with loose bounds: a broken path is off by 100%, not by a few percent.)"""
     model = calibrated("gun", "drn_d_22", (0.5, 0.25))
     gpu = torch.device("cuda")
     x = smooth_frame((256, 512)).to(gpu)
-    low, offsets = create_backend("torch", model, gpu, "float32").run(x)
-    reference = labels(model, low, offsets, (256, 512), x)
-    for dtype in ("float16", "bfloat16"):
+    low32, _ = create_backend("torch", model, gpu, "float32").run(x)
+    for dtype, bound in (("float32", 0.05), ("float16", 0.15), ("bfloat16", 0.5)):
+        eager = create_backend("torch", model, gpu, dtype)
         fast = create_backend("auto", model, gpu, dtype, fold_bn=True, channels_last=True, cuda_graphs=True)
-        assert fast.name == "torch" and fast.dtype == getattr(torch, dtype)
-        for _ in range(2):  # capture, then replay
-            got = labels(model, *fast.run(x), (256, 512), x)
-        assert (got == reference).float().mean() > 0.98, dtype
+        assert fast.name == "torch" and fast.dtype == getattr(torch, dtype) and fast.folded > 0
+        want_low, want_offsets = eager.run(x)
+        for _ in range(3):  # capture, then replay (outputs are copies: they survive the next replay)
+            got_low, got_offsets = fast.run(x)
+        assert fast.options["cuda_graphs"], "the capture fell back to eager"
+        assert relative_error(got_low, want_low) < bound / 2, dtype
+        assert (labels(model, got_low, got_offsets, (256, 512), x) == labels(model, want_low, want_offsets, (256, 512), x)).float().mean() > 0.9
+        assert relative_error(want_low, low32) < bound, dtype

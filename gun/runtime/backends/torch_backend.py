@@ -47,7 +47,8 @@ class TorchBackend:
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        # no cast cache under CUDA graphs: a cached cast made during capture would outlive its memory
+        return torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=not self.options["cuda_graphs"])
 
     def _eager(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         with self._autocast():
