@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def create_window(args: argparse.Namespace):  # noqa: ANN201 - app.window imports Qt only when called
+def create_window(args: argparse.Namespace):
     """The shown main window, playing args' source with args' weights (a QApplication must exist)."""
     from app.window import MainWindow
 

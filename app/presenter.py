@@ -206,7 +206,7 @@ class Presenter(QObject):
         if tuple(info.class_names) != s.class_names:
             s.visible = ()
         s.class_names, s.palette = tuple(info.class_names), tuple(info.palette)
-        twin = f"  +  twin: {info.twin}" if info.twin else ""
+        twin = f"  +  twin {Path(info.twin.split(':')[0]).name}" if info.twin else ""
         self.w.model_label.setText(info.description + twin)
         self.w.model_label.setToolTip(f"dataset: {info.dataset or '?'}; metrics: {info.metrics}")
         self.w.device_combo.model().item(2).setEnabled(info.cuda_available)

@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QBoxLayout, QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QLabel, QVBoxLayout, QWidget
 
 HISTORY = 300  # frames kept in the plots
 MIN_PLOT = (170, 95)  # (width, height) below which axes and curves stop being legible
@@ -47,7 +47,7 @@ def _plot(title: str, unit: str) -> pg.PlotWidget:
 
 
 def _key(parts: list[str]) -> QLabel:
-    label = QLabel("&nbsp;&nbsp;".join(parts))
+    label = QLabel(" &nbsp;".join(parts))  # plain spaces between entries: the key may wrap
     label.setWordWrap(True)
     label.setStyleSheet("QLabel { font-size: 8pt; }")
     return label
@@ -112,7 +112,8 @@ class PerformancePlot(QWidget):
         for name in STAGES:
             self._stages[name].append(timings.get(name, 0.0))
         self._refresh()
-        parts = " + ".join(f"{name} {timings[name]:.0f}" for name in STAGES if name in timings)
+        self.latency_key.setText(" &nbsp;".join(swatch(c, f"{n} {timings[n]:.0f}") for n, c in STAGES.items() if n in timings)
+                                 + " ms")
         total = sum(timings.get(name, 0.0) for name in STAGES)
         if fps is None:
             model = f" (model {model_ms:.0f} ms)" if model_ms > 0 else ""
@@ -120,7 +121,7 @@ class PerformancePlot(QWidget):
         else:
             model = f" &nbsp;|&nbsp; model alone {1000.0 / model_ms:.1f} FPS" if model_ms > 0 else ""
             head = f"<b>{fps:.1f} FPS</b>{model}"
-        self.summary.setText(f"{head}<br>{parts} ms")
+        self.summary.setText(head)
 
     def medians(self, skip: int = 5) -> dict[str, float]:
         """Median app FPS, model-alone FPS and stage latencies (ms) of the frames kept, after the
@@ -175,7 +176,7 @@ class MiouPlot(QWidget):
         self.trimap_plot.setYRange(0, 1, padding=0)
         self._trimap_curves = {k: self.trimap_plot.plot(pen=pg.mkPen(c, width=2), symbol="o", symbolSize=5, symbolBrush=c)
                                for k, (c, _) in SERIES.items()}
-        self.key = _key([swatch(c, n) for c, n in SERIES.values()] + ["thick: running, dotted: this frame"])
+        self.key = _key(["thick: running mIoU, dotted: this frame's"])
         self.plots = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.plots.addWidget(self.plot)
         self.plots.addWidget(self.trimap_plot)
@@ -215,7 +216,10 @@ class MiouPlot(QWidget):
                 curve.setData([], [])
                 continue
             values = np.array([np.nan if v is None else v for v in trimap[name]], float)
-            curve.setData(bands, values, connect="finite")
+            if np.isfinite(values).any():
+                curve.setData(bands, values, connect="finite")
+            else:  # no boundary pixels scored yet
+                curve.setData([], [])
 
     def add(self, scores: dict[str, float]) -> None:
         if not scores:
@@ -233,12 +237,13 @@ class MiouPlot(QWidget):
         frame = ", ".join(f"{swatch(SERIES[k][0], SERIES[k][1])} {scores[f'miou_{k}']:.3f}" for k in shown)
         running = ", ".join(f"{swatch(SERIES[k][0], SERIES[k][1])} <b>{scores[f'running_miou_{k}']:.3f}</b>" for k in shown)
         self.summary.setText(f"running mIoU: {running}<br>this frame: {frame}")
+        self.summary.setToolTip("running: over all frames so far; GUN's bilinear: the same forward pass decoded bilinearly; "
+                                "twin: the bilinear network trained the same way")
 
 
-class MetersPanel(QScrollArea):
+class MetersPanel(QWidget):
     """Performance above accuracy in one panel: when a source has no ground truth the accuracy
-    part folds away and the performance plots take the room (no gap). Scrolls rather than
-    forcing the window taller than a small screen."""
+    part folds away and the performance plots take the room (no gap)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -246,15 +251,10 @@ class MetersPanel(QScrollArea):
         self.performance = PerformancePlot()
         self.miou = MiouPlot()
         self.miou.setVisible(False)
-        inner = QWidget()
-        layout = QVBoxLayout(inner)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.performance, 1)
         layout.addWidget(self.miou, 1)
-        self.setWidget(inner)
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(MIN_PLOT[0] + 30)
 
     def show_accuracy(self, shown: bool) -> None:
