@@ -324,7 +324,7 @@ def _cases() -> list[Case]:
           lambda e: [evaluate(e, root=camvid(e, 1, lambda i, lab: lab[:32]), match="sizes differ")]),
         C("16-bit labels above 255", "dataset", "error: label values must be 0-255",
           lambda e: [evaluate(e, root=camvid(e, 1, lambda i, lab: lab.astype(np.uint16) * 300), match="0-255")]),
-        C("empty split", "dataset", "error: no .png images", lambda e: every_dataset_entry(e, _empty_split(e), "no .png images")),
+        C("empty split", "dataset", "error: no images in the split", lambda e: every_dataset_entry(e, _empty_split(e), "no .*images")),
         # checkpoints
         C("missing checkpoint", "checkpoint", "error: no such file", lambda e: _ck(e, e.inp / "none.safetensors", "no such file|not found")),
         C("empty checkpoint file", "checkpoint", "error: not a GUN checkpoint", lambda e: _ck(e, data(e, "e.safetensors", b""), "not a GUN checkpoint")),
@@ -379,6 +379,8 @@ def _cases() -> list[Case]:
           lambda e: [a(e, video(e), out=e.out / "o.mp4", match="sidecar", outputs=()) for _ in [_mkdir(e.out / "o.csv")]]),
         C("--out in a folder that does not exist yet", "output", "ok (folder created)",
           lambda e: [a(e, video(e), out=e.out / "new" / "o.mp4", ok=True, outputs=("new",))]),
+        C("--out in a new folder, the run fails", "output", "error (the weights); no folder is left behind",
+          lambda e: [a(e, video(e), out=e.out / "new" / "o.mp4", weights=data(e, "w.safetensors", b"junk"), match="not a GUN checkpoint")]),
         C("--out over an earlier output", "output", "ok, replaced atomically",
           lambda e: [a(e, video(e), ok=True), a(e, video(e), "--view", "grid", ok=True)]),
         C("stale partial of a killed export", "output", "ok; the stale partial is removed",

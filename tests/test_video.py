@@ -260,7 +260,10 @@ def test_video_sink_leaves_nothing_on_error_or_cancel(tmp_path: Path) -> None:
         sink.write(np.zeros((10, 10, 3), np.uint8))
     with pytest.raises(ValueError, match="no frames"), VideoSink(out, 10, (128, 96)):
         pass
-    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError), VideoSink(tmp_path / "new" / "deeper" / "o.mp4", 10, (128, 96)) as sink:
+        assert (tmp_path / "new" / "deeper").is_dir()
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []  # nor the folders the sink made
 
 
 def test_sample_video_is_bundled_and_intact() -> None:
@@ -410,8 +413,8 @@ def test_check_output_refuses_inputs_folders_and_unwritable_places(tmp_path: Pat
                        (Path("/proc/self/x.mp4"), "cannot write there")):
         with pytest.raises(OutputError, match=match):
             check_output(out, [source])
-    assert check_output(tmp_path / "new" / "deeper" / "o.mp4", [source]).parent.is_dir()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.mp4", "in.mp4", "link.mp4", "new"]
+    assert check_output(tmp_path / "new" / "deeper" / "o.mp4", [source]) == tmp_path / "new" / "deeper" / "o.mp4"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.mp4", "in.mp4", "link.mp4"]  # nothing created by the check
     assert source.read_bytes() == b"video"
 
 

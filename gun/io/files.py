@@ -151,7 +151,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str = "--out") -> Path:
-    """`path` made ready to be written (its folder created), or an OutputError saying why it cannot be:
+    """`path` if it can be written (nothing is created), or an OutputError saying why it cannot be:
     it is (or resolves to) one of `inputs`, it is a folder, its folder is a file, or nothing can be
     written there (read-only, /proc, no permission). Nothing is left behind by the check."""
     path = Path(path).expanduser()
@@ -162,18 +162,28 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = (), what: str 
         raise OutputError(f"{what} {path} is a folder: give a file name inside it")
     if path.is_symlink() and not path.exists():
         raise OutputError(f"{what} {path} is a broken symbolic link: remove it or choose another name")
-    parent = path.parent
-    for folder in (parent, *parent.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise OutputError(f"{what} {path}: {folder} is a file, not a folder")
-            break
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = partial_name(path)
+    existing = next(folder for folder in (path.parent, *path.parent.parents) if os.path.lexists(folder))
+    if not existing.is_dir():
+        raise OutputError(f"{what} {path}: {existing} is a file, not a folder")
+    try:  # probe the nearest folder that exists (the missing ones are created when the file is written)
+        probe = partial_name(existing / path.name)
         with open(probe, "x"):
             pass
         probe.unlink()
     except OSError as e:
         raise OutputError(f"{what} {path}: cannot write there ({e.strerror or e}): choose a writable folder") from None
     return path
+
+
+def make_parents(path: str | Path) -> list[Path]:
+    """Create the missing folders above `path`; returns them, outermost first, for `remove_empty`."""
+    missing = [folder for folder in (Path(path).parent, *Path(path).parent.parents) if not os.path.lexists(folder)][::-1]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove folders made by `make_parents` for a write that failed, innermost first, if still empty."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from gun.io.base import quiet_opencv
-from gun.io.files import clean_stale_partials, commit, fsync_folder, partial_name, write_partial
+from gun.io.files import clean_stale_partials, commit, make_parents, partial_name, remove_empty, write_partial
 
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+; annotations are strings here
@@ -49,13 +49,14 @@ class VideoSink:
         self._cancelled = False
         self._writer: cv2.VideoWriter | None = None
         self._tmp: Path | None = None
+        self._made: list[Path] = []
 
     def __enter__(self) -> Self:
         if self.path.is_dir():
             raise IsADirectoryError(21, "is a folder: give a file name", str(self.path))
         if self.sidecar is not None and self.sidecar.is_dir():
             raise IsADirectoryError(21, "is a folder, so the CSV sidecar cannot be written", str(self.sidecar))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._made = make_parents(self.path)  # removed again if nothing is written
         clean_stale_partials(self.path)
         if self.sidecar is not None:
             clean_stale_partials(self.sidecar)
@@ -92,6 +93,7 @@ class VideoSink:
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
+        remove_empty(self._made)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is not None or self._cancelled or self.frames_written == 0:
@@ -103,6 +105,7 @@ class VideoSink:
         self._writer.release()
         self._writer = None
         side_tmp: Path | None = None
+        done = False
         try:
             with open(self._tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -116,12 +119,14 @@ class VideoSink:
                 except BaseException:
                     self.path.unlink(missing_ok=True)  # no video without its sidecar
                     raise
+            done = True
         finally:
             for tmp in (self._tmp, side_tmp):
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
             self._tmp = None
-            fsync_folder(self.path.parent)
+            if not done:
+                remove_empty(self._made)
 
 
 def verify_video(path: Path, frames: int, target: Path | None = None) -> None:
