@@ -146,3 +146,26 @@ def test_os_errors_are_one_line_with_what_to_do(tmp_path: Path, capfd: pytest.Ca
     assert main(["models"]) == 2
     line = _one_line(capfd.readouterr().err)
     assert line == f"gun models: error: {tmp_path / 'x.json'}: No space left on device (free some space and run again)"
+
+
+def test_sidecar_on_a_full_disk_is_one_line_and_leaves_neither_file(checkpoint: Path, tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10, item 2: with the CSV sidecar on, ENOSPC ended in a traceback."""
+    import errno
+
+    import gun.io.sinks
+    from gun.cli import main
+
+    def disk_full(path: str, rows: list) -> None:
+        Path(path).write_text("frame,inference_ms\n0,")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(gun.io.sinks, "_write_csv", disk_full)
+    video = write_video(tmp_path / "v.avi", frames=3, size=(32, 48))
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = main(["annotate", str(video), "--out", str(out / "o.mp4"), "--weights", str(checkpoint), "--backend", "torch",
+               "--device", "cpu", "--no-progress"])
+    assert rc == 2
+    assert _one_line(capfd.readouterr().err) == f"gun annotate: error: {out / 'o.csv'}: No space left on device (free some space and run again)"
+    assert list(out.iterdir()) == []

@@ -84,6 +84,11 @@ def write_partial(path: str | Path, write: Callable[[str], None]) -> Path:
         write(str(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None and e.strerror:  # name the file a full disk or a quota stopped
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
