@@ -450,3 +450,18 @@ def test_video_module_re_exports_the_split_modules() -> None:
     assert video.Prefetcher is prefetch.Prefetcher and video.ImageFolderSource is folders.ImageFolderSource
     for module in (base, folders, prefetch, sinks, sources, video):
         assert len(Path(module.__file__).read_text().splitlines()) <= 400
+
+
+def test_a_very_large_image_is_read_downscaled_within_the_limit(tmp_path: Path) -> None:
+    """Issue 10, item 5: a 10000 x 10000 still grew the app to 15.5 GB, a 4000 x 3000 video was slow; frames are bounded on read."""
+    from gun.io.base import MAX_FRAME_PIXELS
+
+    big = np.zeros((3000, 4000, 3), np.uint8)
+    big[:, 2000:] = (0, 0, 255)  # BGR red on the right half
+    cv2.imwrite(str(tmp_path / "big.png"), big)
+    source = open_source(tmp_path / "big.png")
+    frame = source.read()
+    h, w = frame.image.shape[:2]
+    assert h * w <= MAX_FRAME_PIXELS and abs(w / h - 4000 / 3000) < 0.01
+    assert tuple(frame.image[h // 2, w - 10]) == (255, 0, 0) and tuple(frame.image[h // 2, 10]) == (0, 0, 0)
+    assert source.notes == [f"big.png: 4000x3000 frames are larger than 8.3 MP and are processed at {w}x{h}"]

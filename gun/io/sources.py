@@ -24,9 +24,9 @@ from gun.io.base import (
     bound_frame,
     check_readable,
     downscale_note,
-    path_problem,
     quiet_opencv,
 )
+from gun.io.files import path_problem
 from gun.io.folders import CityscapesFolderSource, ImageFolderSource, ImageSource, is_cityscapes_folder
 
 
