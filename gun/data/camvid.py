@@ -7,6 +7,8 @@ from pathlib import Path
 from gun.data.labels import CAMVID_CLASSES, CAMVID_PALETTE, camvid_lut
 from gun.data.segdata import SegmentationDataset
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
 
 class CamVid(SegmentationDataset):
     name = "camvid"
@@ -21,11 +23,12 @@ class CamVid(SegmentationDataset):
             if not d.is_dir():
                 raise FileNotFoundError(f"CamVid split {split!r}: expected folder {d} (SegNet layout: {split}/ images, {split}annot/ labels)")
         pairs = []
-        for img in sorted(images.glob("*.png")):
-            lab = labels / img.name
+        # images may be re-encoded (e.g. .webp to travel light); labels are always lossless .png
+        for img in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            lab = labels / f"{img.stem}.png"
             if not lab.is_file():
                 raise FileNotFoundError(f"CamVid: label {lab} missing for image {img}")
             pairs.append((img, lab))
         if not pairs:
-            raise FileNotFoundError(f"CamVid split {split!r}: no .png images in {images}")
+            raise FileNotFoundError(f"CamVid split {split!r}: no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
         super().__init__(pairs, camvid_lut(), **kwargs)  # type: ignore[arg-type]
