@@ -6,7 +6,7 @@
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack   (~22 MiB)
 # On the GPU:    device run, carry [".gpu-pack"], command "bash scripts/gpu-train.sh", timeout_s 590
 # Rehearsal on the CPU (tiny, a minute or two):
-#                OUT=/tmp/gpu-rehearsal EPOCHS=1 MAX_STEPS=2 LIMIT=3 DEVICE=cpu PRECISION=fp32 bash scripts/gpu-train.sh
+#                OUT=/tmp/gpu-rehearsal EPOCHS=1 MAX_STEPS=2 VAL_EVERY=0 LIMIT=3 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
 # Then here:     cp $OUT/gun.safetensors weights/gun_effnet_camvid.safetensors (and the twin), and the
 #                figures of $OUT/report.json into the README.
 #
@@ -22,6 +22,7 @@ TRAIN_MINUTES=${TRAIN_MINUTES:-7}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}
 WORKERS=${WORKERS:-6}
+VAL_EVERY=${VAL_EVERY:-10}
 EXTRA=${EXTRA:-}
 RUNS=${RUNS_DIR:-/tmp/gun-runs}
 export PYTHONUNBUFFERED=1 PYTHONPATH=.
@@ -31,7 +32,7 @@ LOG="$OUT/log.txt"
 { date; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >> "$LOG" 2>&1
 
 common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK" --epochs "$EPOCHS" --batch-size 8
-        --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every 10 --class-weights sqrt-median-freq
+        --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY" --class-weights sqrt-median-freq
         --encoder-weights "$PACK/efficientnet_lite0_imagenet_fp16.pth" --precision "$PRECISION" --no-progress)
 [ -n "${MAX_STEPS:-}" ] && common+=(--max-steps "$MAX_STEPS")
 # shellcheck disable=SC2206

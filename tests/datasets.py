@@ -104,7 +104,7 @@ def save_tiny_checkpoint(path: Path, class_names: tuple[str, ...], palette: tupl
     model = build_model(config).eval()
     if model.guidance is not None:
         with torch.no_grad():
-            torch.nn.init.normal_(model.guidance.head.weight, std=0.5)
+            torch.nn.init.normal_(model.guidance.head.conv.weight, std=0.5)
     meta = CheckpointMeta(config, tuple(class_names), tuple(palette), model.mean, model.std, preset=preset_name,
                           dataset=dataset, licence="random test weights")
     save_checkpoint(path, model, meta)

@@ -110,20 +110,24 @@ def test_eval_missing_inputs(tmp_path: Path, data: Path, weights: dict[str, Path
 def test_shift_decoder_is_the_gum_with_one_global_translation() -> None:
     import torch
 
-    from gun.experiments.evaluate import decode_labels
     from gun.nn.config import preset
+    from gun.nn.geometry import IDENTITY
     from gun.nn.model import GUNOutput, build_model
+    from gun.runtime.frames import Prepared, decode
 
-    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5)).eval()
+    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 1.0))).eval()
     g = torch.Generator().manual_seed(0)
     low = torch.randn(1, 5, 8, 12, generator=g)
     size = (64, 96)
-    constant = torch.tensor([0.7, -0.3]).view(1, 2, 1, 1).expand(1, 2, *size)
+    prep = Prepared(torch.zeros(1, 3, *size), size, IDENTITY)
+    # offsets on the guidance grid (stride 2): constant, then varying
+    constant = torch.tensor([0.7, -0.3]).view(1, 2, 1, 1).expand(1, 2, 32, 48)
     out = GUNOutput(None, low, constant)
-    assert torch.equal(decode_labels(model, out, size, "shift"), decode_labels(model, out, size, "gum"))
-    varying = torch.rand(1, 2, *size, generator=g) * 4 - 2
+    assert torch.equal(decode(model, out, prep, "shift").argmax(1), decode(model, out, prep, "gum").argmax(1))
+    varying = torch.rand(1, 2, 32, 48, generator=g) * 4 - 2
     out = GUNOutput(None, low, varying)
-    shifted = decode_labels(model, out, size, "shift")
-    mean = varying.mean((2, 3), keepdim=True).expand_as(varying)
-    assert torch.equal(shifted, model.decode(low, mean, size).argmax(1))
-    assert not torch.equal(shifted, decode_labels(model, out, size, "gum"))
+    shifted = decode(model, out, prep, "shift")
+    full = model.upsample_offsets(varying, size)
+    mean = full.mean((2, 3), keepdim=True).expand_as(full)
+    assert torch.equal(shifted, model.decode(low, mean, size))
+    assert not torch.equal(shifted.argmax(1), decode(model, out, prep, "gum").argmax(1))

@@ -9,22 +9,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gun.nn.geometry import Grid
 from gun.nn.gum import guided_upsample, guided_upsample_labels
 
 
-def reference_gum(U: np.ndarray, offsets: np.ndarray, mode: str) -> np.ndarray:
+def reference_gum(U: np.ndarray, offsets: np.ndarray, mode: str, placement: Grid | None = None) -> np.ndarray:
     """Equations 2 / 4 literally: a sum over every input cell, per output pixel, in float64.
 
-    Convention: x_s = (j + 0.5) * w / W - 0.5 (pixel centres), offsets in input pixels
-    (channel 0 = x), sampling position clamped to the map (border padding).
+    Convention: without a placement x_s = (j + 0.5) * w / W - 0.5 (pixel centres); with one (input
+    cell m centred on output pixel origin + stride * m) x_s = (j - origin) / stride. Offsets in input
+    pixels (channel 0 = x), sampling position clamped to the map (border padding).
     """
     C, h, w = U.shape
     _, H, W = offsets.shape
     V = np.zeros((C, H, W))
     for i in range(H):
         for j in range(W):
-            x = (j + 0.5) * w / W - 0.5 + offsets[0, i, j]
-            y = (i + 0.5) * h / H - 0.5 + offsets[1, i, j]
+            if placement is None:
+                x = (j + 0.5) * w / W - 0.5 + offsets[0, i, j]
+                y = (i + 0.5) * h / H - 0.5 + offsets[1, i, j]
+            else:
+                x = (j - placement.origin[1]) / placement.stride[1] + offsets[0, i, j]
+                y = (i - placement.origin[0]) / placement.stride[0] + offsets[1, i, j]
             x, y = min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)
             for n in range(h):
                 for m in range(w):
@@ -46,6 +52,22 @@ def test_matches_equations(mode: str, hw: tuple[int, int], HW: tuple[int, int]) 
     expected = reference_gum(U, offsets, mode)
     got = guided_upsample(torch.from_numpy(U)[None], torch.from_numpy(offsets)[None], mode)[0].numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("placement", [Grid.regular(2.0), Grid.regular(4.0, 1.5), Grid((2.5, 3.0), (-0.75, 0.6))])
+def test_matches_equations_with_a_placement(mode: str, placement: Grid) -> None:
+    """The model's true cell positions (gun.nn.geometry) instead of the evenly spread default."""
+    rng = np.random.default_rng(7)
+    U = rng.normal(size=(2, 4, 5))
+    offsets = rng.uniform(-2, 2, size=(2, 9, 13))
+    expected = reference_gum(U, offsets, mode, placement)
+    got = guided_upsample(torch.from_numpy(U)[None], torch.from_numpy(offsets)[None], mode, placement)[0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    if mode == "nearest":
+        labels = torch.from_numpy(U.argmax(0))[None]
+        assert torch.equal(guided_upsample_labels(labels, torch.from_numpy(offsets)[None], placement)[0],
+                           torch.from_numpy(expected.argmax(0)))
 
 
 @pytest.mark.parametrize("size", [(16, 24), (13, 17), (40, 7), (8, 12)])

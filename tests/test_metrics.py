@@ -13,6 +13,7 @@ from gun.data import open_dataset
 from gun.data.labels import CAMVID_CLASSES as CLASS_NAMES
 from gun.experiments.evaluate import evaluate_confusion
 from gun.metrics.confusion import confusion_matrix, scores
+from gun.nn.geometry import IDENTITY
 from gun.nn.model import GUN, GUNOutput
 from tests.datasets import camvid_colour, make_camvid
 
@@ -55,24 +56,29 @@ class Oracle(nn.Module):
     """A "model" that reads each pixel's class back from its colour (the fixture paints classes)
     and returns one-hot logits at full resolution, through the GUN output interface."""
 
-    decode = staticmethod(GUN.decode)
+    decode = GUN.decode
+    upsample_offsets = GUN.upsample_offsets
     guidance = None
+    offsets_grid = None
+    logits_grid = IDENTITY  # full-resolution "logits": one cell per input pixel
+    input_multiple = 1
 
     def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+        self.mean, self.std = mean, std
+        self.register_buffer("m", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("s", torch.tensor(std).view(1, 3, 1, 1))
         self.register_buffer("colours", torch.tensor([camvid_colour(c) for c in range(len(CLASS_NAMES))], dtype=torch.float32))
 
     def forward(self, x: Tensor, full: bool = True) -> GUNOutput:
-        rgb = (x * self.std + self.mean) * 255  # (1, 3, H, W)
+        rgb = (x * self.s + self.m) * 255  # (1, 3, H, W)
         dist = (rgb.unsqueeze(1) - self.colours.view(1, -1, 3, 1, 1)).abs().sum(2)  # (1, C, H, W)
         return GUNOutput(None, -dist, None)
 
 
 def test_evaluate_confusion_with_a_perfect_model(tmp_path: Path) -> None:
     mean, std = (0.3, 0.4, 0.5), (0.2, 0.3, 0.25)
-    ds = open_dataset("camvid", make_camvid(tmp_path), "val", mean=mean, std=std)
+    ds = open_dataset("camvid", make_camvid(tmp_path), "val")
     cms = evaluate_confusion(Oracle(mean, std), ds, 11, ("gum", "bilinear"), progress=False)  # type: ignore[arg-type]
     for cm in cms.values():
         s = scores(cm)

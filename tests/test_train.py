@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def options(data: Path, out: Path, **kw: object) -> TrainOptions:
     base = TrainOptions(preset="gun", encoder="efficientnet_lite0", dataset="camvid", data_root=str(data), out=str(out),
-                        epochs=2, batch_size=2, lr=0.02, schedule="poly", crop=(64, 96), scales=(1.0, 0.5),
+                        epochs=2, batch_size=2, lr=0.02, schedule="poly", crop=(64, 128), scales=(1.0, 0.5),
                         encoder_weights=None, val_every=1, workers=0, precision="fp32", progress=False)
     return replace(base, **kw)
 
@@ -73,7 +73,7 @@ def test_two_process_gloo_training(camvid: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", "-m", "gun.cli", "train",
            "--preset", "gun", "--encoder", "efficientnet_lite0", "--scales", "1", "0.5", "--encoder-weights", "none",
            "--dataset", "camvid", "--data-root", str(camvid), "--out", str(out), "--epochs", "1", "--batch-size", "2",
-           "--crop", "64", "96", "--workers", "0", "--precision", "fp32", "--no-progress"]
+           "--crop", "64", "128", "--workers", "0", "--precision", "fp32", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -129,3 +129,24 @@ def test_trimap_rejects_a_bad_band(tmp_path: Path, capsys: pytest.CaptureFixture
     rc = main(["trimap", "--checkpoint", str(gun), "--dataset", "camvid", "--data-root", str(data), "--out",
                str(tmp_path / "t.png"), "--max-band", "0", "--no-progress"])
     assert rc == 2 and "--max-band" in capsys.readouterr().err
+
+
+def test_offset_lengths_near_and_away_from_boundaries() -> None:
+    from gun.metrics.boundary import OffsetsNearBoundaries
+
+    lab = np.zeros((20, 20), np.uint8)
+    lab[:, 10:] = 1  # one vertical boundary between columns 9 and 10
+    shift = np.stack([np.full((20, 20), 0.5), np.zeros((20, 20))])
+    stats = OffsetsNearBoundaries(near=3)
+    stats.update(shift, lab)
+    r = stats.report()
+    assert r["near_boundary"] == pytest.approx(0.5) and r["elsewhere"] == pytest.approx(0.5) and r["ratio"] == pytest.approx(1.0)
+    steer = np.zeros((2, 20, 20))
+    steer[1, :, 7:13] = 2.0  # columns within 3 px of the edge: 7..12
+    stats = OffsetsNearBoundaries(near=3)
+    stats.update(steer, lab)
+    assert stats.report()["elsewhere"] == 0.0 and stats.report()["near_boundary"] == pytest.approx(2.0)
+    lab[0, 0] = 255  # ignored pixels count nowhere
+    stats = OffsetsNearBoundaries(near=3)
+    stats.update(shift, lab)
+    assert stats.counts.sum() == 399

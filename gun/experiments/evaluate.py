@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from gun.data import open_dataset
 from gun.data.segdata import SegmentationDataset
+from gun.metrics.boundary import OffsetsNearBoundaries
 from gun.metrics.confusion import confusion_matrix, scores
 from gun.nn.checkpoint import CheckpointMeta, load_model, read_meta
 from gun.nn.layers import channel_argmax
@@ -37,10 +38,11 @@ DECODER_CHOICES = ("gum", "bilinear", "shift", "both", "all")
 def evaluate_confusion(model: GUN, dataset: Dataset, num_classes: int, decoders: tuple[Decoder, ...] = ("gum",),
                        device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                        progress: bool = True, desc: str = "eval", input_size: Sequence[int] | None = None,
-                       tta: TTA | None = None) -> dict[str, torch.Tensor]:
+                       tta: TTA | None = None, offset_stats: OffsetsNearBoundaries | None = None) -> dict[str, torch.Tensor]:
     """Confusion matrix per decoder over the whole dataset (batch 1: native sizes may differ).
     Frames are run at `input_size` (the checkpoint's; None = each frame's own size). With `tta`,
-    the test-time-augmented matrices come too, keyed "DECODER+tta"; the plain keys stay single-scale."""
+    the test-time-augmented matrices come too, keyed "DECODER+tta"; the plain keys stay single-scale.
+    `offset_stats` collects the offset lengths near and away from boundaries (models with guidance)."""
     model.eval()
     keys = list(decoders) + ([f"{d}+tta" for d in decoders] if tta is not None else [])
     cms = {k: torch.zeros(num_classes, num_classes, dtype=torch.int64) for k in keys}
@@ -48,6 +50,8 @@ def evaluate_confusion(model: GUN, dataset: Dataset, num_classes: int, decoders:
     with torch.inference_mode():
         for img, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
             seg = segment(model, img.to(device), decoders, input_size, tta, dtype)
+            if offset_stats is not None and seg.offsets is not None:
+                offset_stats.update(seg.offsets[0].float().cpu().numpy(), y[0].numpy())
             for d in decoders:
                 cms[d] += confusion_matrix(channel_argmax(seg.single[d]).cpu(), y, num_classes)
                 if tta is not None:
@@ -143,9 +147,10 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
     size = resolve_input_size(meta.input_size, input_size)
     tta = TTA.parse(tta) if isinstance(tta, str) else tta
     tta = None if tta is not None and tta.is_single else tta
+    offset_stats = OffsetsNearBoundaries() if model.guidance is not None else None
     t0 = time.perf_counter()
     cms = evaluate_confusion(runner, subset, ds.num_classes, decoders, dev, amp, progress,
-                             desc=f"eval {dataset} {split}", input_size=size, tta=tta)
+                             desc=f"eval {dataset} {split}", input_size=size, tta=tta, offset_stats=offset_stats)
     seconds = time.perf_counter() - t0
     per_decoder = {d: decoder_report(cms[d], ds.class_names) for d in decoders}
     main = per_decoder[decoders[0]]
@@ -175,6 +180,8 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
             "pixel_acc": _diff(g["pixel_acc"], b["pixel_acc"]),
             "per_class": {n: _diff(g["per_class"][n], b["per_class"][n]) for n in ds.class_names},
         }
+    if offset_stats is not None:
+        report["offsets"] = offset_stats.report()
     if tta is not None:
         augmented = {d: decoder_report(cms[f"{d}+tta"], ds.class_names) for d in decoders}
         report["tta"] = {
@@ -230,4 +237,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"single-scale columns: the paper's protocol; +TTA columns: {tta['description']}; mIoU gain {gains}")
     else:
         lines.append("single-scale (the paper's protocol)")
+    off = report.get("offsets")
+    if off and off["near_boundary"] is not None and off["elsewhere"]:
+        lines.append(f"mean |offset| within {off['within_px']:g} px of a boundary {off['near_boundary']:.3f}, elsewhere "
+                     f"{off['elsewhere']:.3f} low-res px: ratio {off['ratio']:.2f}")
     return "\n".join(lines)

@@ -53,3 +53,28 @@ def band_mious(cms: np.ndarray) -> list[float | None]:
         m = scores(cm).miou if cm.sum() else float("nan")
         out.append(float(m) if np.isfinite(m) else None)
     return out
+
+
+class OffsetsNearBoundaries:
+    """Do the offsets steer pixels or shift the map? Mean offset length (low-resolution pixels) of
+    the labelled pixels within `near` pixels of a ground-truth boundary, against all others. A
+    global shift gives a ratio near 1; offsets that act at edges give a ratio well above it."""
+
+    def __init__(self, near: float = 3.0) -> None:
+        self.near = near
+        self.sums = np.zeros(2)  # near, elsewhere
+        self.counts = np.zeros(2, np.int64)
+
+    def update(self, offsets: np.ndarray, target: np.ndarray, ignore: int = IGNORE) -> None:
+        """offsets (2, H, W), target (H, W) ground truth of the same frame."""
+        length = np.hypot(offsets[0], offsets[1])
+        dist = boundary_distance(target, ignore)
+        labelled = target != ignore
+        for k, mask in enumerate((labelled & (dist <= self.near), labelled & (dist > self.near))):
+            self.sums[k] += float(length[mask].sum())
+            self.counts[k] += int(mask.sum())
+
+    def report(self) -> dict[str, float | None]:
+        near, far = (float(s / c) if c else None for s, c in zip(self.sums, self.counts))
+        ratio = near / far if near is not None and far else None
+        return {"within_px": self.near, "near_boundary": near, "elsewhere": far, "ratio": ratio}
