@@ -5,6 +5,7 @@ module wraps `window_factory` and `shipped_pair_in` in its own fixtures.)"""
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,12 +21,18 @@ TIMEOUT = 30_000  # ms; generous: CI machines are slow and may be busy
 
 
 def window_factory(qtbot) -> Iterator[Callable[..., MainWindow]]:
-    """Makes windows through main.py's own start-up; closes them and waits for their workers."""
+    """Makes windows through main.py's own start-up; closes them and waits for their workers.
+
+    Garbage is collected on the GUI thread before each window starts its worker: otherwise the
+    Python objects of an earlier test's window (pyqtgraph's items hold reference cycles) may be
+    collected on a later window's worker thread, and a QObject destroyed there while the GUI thread
+    deletes another deadlocks on Qt's lock against the GIL (seen once in a loop of these tests)."""
     import main
 
     made: list[MainWindow] = []
 
     def make(*argv: str) -> MainWindow:
+        gc.collect()
         window = main.create_window(main.parse_args(list(argv)))
         qtbot.addWidget(window)
         made.append(window)
@@ -36,6 +43,8 @@ def window_factory(qtbot) -> Iterator[Callable[..., MainWindow]]:
         window.close()
         assert window.workers.thread.wait(TIMEOUT), "worker thread did not stop"
         assert not window.workers.thread.isRunning()
+    made.clear()
+    gc.collect()
 
 
 def shipped_pair_in(folder: Path, checkpoint: Path, checkpoint_bilinear: Path) -> Path:
