@@ -14,6 +14,7 @@ from gun.experiments.evaluate import evaluate_confusion
 from gun.metrics.confusion import scores
 from gun.nn.checkpoint import load_model
 from gun.nn.model import build_model
+from gun.runtime.frames import decode, prepare, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "weights" / "gun_effnet_camvid.safetensors"
@@ -23,32 +24,33 @@ GOLDEN = ROOT / "tests" / "golden" / "leuvenA_gun_effnet_camvid_labels.png"
 
 
 def labels_of(path: Path) -> np.ndarray:
-    """GUM-decoded labels of one image with the default weights, at the image's own size."""
+    """GUM-decoded labels of one image with the default weights, at the image's own size, run at the
+    checkpoint's input size (the one frame path of gun.runtime.frames)."""
     model, meta = load_model(DEFAULT)
     rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    x = (rgb.astype(np.float32) / 255.0 - np.asarray(meta.mean, np.float32)) / np.asarray(meta.std, np.float32)
     with torch.inference_mode():
-        out = model(torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0))
-    return out.logits.argmax(1)[0].numpy().astype(np.uint8)
+        prep = prepare(to_tensor(rgb), meta.mean, meta.std, model.input_multiple, meta.input_size)
+        logits = decode(model, model(prep.x, full=False), prep)
+    return logits.argmax(1)[0].numpy().astype(np.uint8)
 
 
 def test_default_weights_are_a_valid_camvid_checkpoint() -> None:
     model, meta = load_model(DEFAULT)
     assert meta.dataset == "camvid" and meta.config.guidance == "fusion" and meta.config.encoder == "efficientnet_lite0"
     assert len(meta.class_names) == 11 and "CC BY-NC" in meta.licence
-    assert meta.command.startswith("gun train")
+    assert meta.command.startswith("gun train") and meta.input_size == (360, 480)
     assert DEFAULT.stat().st_size < 12 * 2**20  # stored as float16
 
 
 @pytest.mark.skipif(not CAMVID.is_dir(), reason="needs ../shared/data/camvid")
 def test_default_weights_segment_real_frames_far_better_than_random_weights() -> None:
     model, meta = load_model(DEFAULT)
-    val = open_dataset("camvid", CAMVID, "val", mean=meta.mean, std=meta.std)
+    val = open_dataset("camvid", CAMVID, "val")
     val.pairs = val.pairs[::20]  # 6 frames spread over the split
-    trained = scores(evaluate_confusion(model, val, 11, ("gum",), progress=False)["gum"]).miou
+    trained = scores(evaluate_confusion(model, val, 11, ("gum",), progress=False, input_size=meta.input_size)["gum"]).miou
     torch.manual_seed(0)
     random_model = build_model(meta.config).eval()
-    chance = scores(evaluate_confusion(random_model, val, 11, ("gum",), progress=False)["gum"]).miou
+    chance = scores(evaluate_confusion(random_model, val, 11, ("gum",), progress=False, input_size=meta.input_size)["gum"]).miou
     assert trained > 0.5, trained
     assert chance < 0.15, chance
 

@@ -15,6 +15,7 @@ output frame of a decoder).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from fractions import Fraction
@@ -108,9 +109,17 @@ def resample(x: Tensor, placement: Grid, size: Sequence[int]) -> Tensor:
         # the same positions as F.interpolate's, which is faster than grid_sample
         return F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False)
     dtype = torch.promote_types(x.dtype, torch.float32)
-    ys, xs = sample_positions(placement, (H, W), x.device, dtype)
-    grid = normalised_grid(xs.view(1, 1, W).expand(x.shape[0], H, W), ys.view(1, H, 1).expand(x.shape[0], H, W), h, w)
+    grid = _resample_grid(placement, h, w, H, W, x.device, dtype).expand(x.shape[0], H, W, 2)
     return F.grid_sample(x.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False).to(x.dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _resample_grid(placement: Grid, h: int, w: int, H: int, W: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The sampling grid of `resample`, (1, H, W, 2): the same for every frame of a video, so built once
+    (as an ordinary tensor even under inference_mode, so that training may reuse it)."""
+    with torch.inference_mode(False), torch.no_grad():
+        ys, xs = sample_positions(placement, (H, W), device, dtype)
+        return normalised_grid(xs.view(1, 1, W).expand(1, H, W), ys.view(1, H, 1).expand(1, H, W), h, w)
 
 
 def _close(a: Grid, b: Grid) -> bool:
