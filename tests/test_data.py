@@ -6,8 +6,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 import pytest
+import torch
 
 from gun.data import open_dataset
 from gun.data.labels import CAMVID_CLASSES as CAMVID_NAMES

@@ -97,9 +97,9 @@ def test_same_scale_shared_branches_run_the_trunk_once() -> None:
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize("bad", [dict(encoder="resnet"), dict(scales=()), dict(scales=(0.25, 0.5)),
-                                 dict(fusion="max"), dict(guidance="magic"), dict(scales=(1.0,), guidance="fusion"),
-                                 dict(num_classes=0)])
+@pytest.mark.parametrize("bad", [{"encoder": "resnet"}, {"scales": ()}, {"scales": (0.25, 0.5)},
+                                 {"fusion": "max"}, {"guidance": "magic"}, {"scales": (1.0,), "guidance": "fusion"},
+                                 {"num_classes": 0}])
 def test_invalid_configs_say_why(bad: dict) -> None:
     with pytest.raises(ValueError):
         GUNConfig(**bad)
