@@ -9,7 +9,7 @@ from pathlib import Path
 from gun.io.files import atomic_write_text
 
 
-def write_json(path: str | Path, report: dict) -> None:
+def write_json(path: str | Path, report: dict | list) -> None:
     """Write a command's report as JSON (creating the folder, atomically) and say where."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

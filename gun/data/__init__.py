@@ -31,4 +31,4 @@ def open_dataset(name: str, root: str | Path, split: str, **kwargs: object) -> S
     """The named dataset's split under root; fails at once with what was expected where."""
     if name not in _NAMES:
         raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(_NAMES)}")
-    return __getattr__(_NAMES[name])(root, split, **kwargs)  # type: ignore[no-any-return]
+    return __getattr__(_NAMES[name])(root, split, **kwargs)

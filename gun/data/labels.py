@@ -48,6 +48,6 @@ CITYSCAPES_PALETTE = tuple(colour for _, _, colour in _CITYSCAPES_TRAIN)
 CITYSCAPES_LICENCE = "Cityscapes: see www.cityscapes-dataset.com licence (non-commercial research use)."
 
 LABEL_ID_TO_TRAIN_ID = np.full(256, IGNORE, np.uint8)
-for _, label_id, train_id, _ in CITYSCAPES_LABELS:
+for _name, label_id, train_id, _colour in CITYSCAPES_LABELS:
     if label_id >= 0 and train_id >= 0:
         LABEL_ID_TO_TRAIN_ID[label_id] = train_id

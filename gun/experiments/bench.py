@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gun.experiments.roofline import floor_ms, matmul_rate
+from gun.experiments.roofline import MatmulRate, floor_ms, matmul_rate
 from gun.nn.checkpoint import load_model
 from gun.nn.config import preset
 from gun.nn.geometry import IDENTITY
@@ -101,8 +101,9 @@ def make_runner(backend: Backend, model: GUN, decoder: str, x: Tensor, size: tup
     def run() -> Tensor:
         low, offsets = backend.run(x)
         out = GUNOutput(None, low, offsets)
-        if decoder == "gum" and gum_mode == "nearest":
-            return guided_upsample_labels(channel_argmax(low), frame_offsets(model, out, prep), model.logits_grid)
+        frame_off = frame_offsets(model, out, prep) if decoder == "gum" and gum_mode == "nearest" else None
+        if frame_off is not None:  # None without guidance: the GUM is bilinear then, as decode() does
+            return guided_upsample_labels(channel_argmax(low), frame_off, model.logits_grid)
         return channel_argmax(decode(model, out, prep, "gum" if decoder == "gum" else "bilinear"))
 
     return run
@@ -193,7 +194,7 @@ def benchmark(model: GUN, size: tuple[int, int], device: torch.device, dtype: st
                                          "bn_layers_folded": getattr(backend, "folded", 0), **options}
     times = time_alternating(runners, warmup, runs, device)
 
-    rates: dict[str, dict[str, float]] = {}
+    rates: dict[str, MatmulRate] = {}
     if roofline:
         for dt in sorted({r["dtype"] for per in rows.values() for r in per.values()}):
             rates[dt] = matmul_rate(device, getattr(torch, dt))

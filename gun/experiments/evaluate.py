@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -98,13 +98,13 @@ def choose_decoders(requested: str | None, model: GUN) -> tuple[Decoder, ...]:
     return ("gum", "bilinear") if requested == "both" else (requested,)  # type: ignore[return-value]
 
 
-def limited(ds: Dataset, limit: int | None) -> Dataset:
+def limited(ds: SegmentationDataset, limit: int | None) -> SegmentationDataset | Subset[Any]:
     """The first `limit` items (all when None)."""
     if limit is None:
         return ds
     if limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
-    return Subset(ds, range(min(limit, len(ds))))  # type: ignore[arg-type]
+    return Subset(ds, range(min(limit, len(ds))))
 
 
 def _nan_to_none(v: float) -> float | None:
@@ -140,8 +140,9 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
     if backend is not None:  # the network's forward on a backend (gun.runtime.backends), which owns the precision
         from gun.runtime.backends import BackendModel, create_backend, dtype_name
 
-        runner = BackendModel(create_backend(backend, model, dev, dtype), model)
-        dtype = dtype_name(runner.backend.dtype)
+        on_backend = BackendModel(create_backend(backend, model, dev, dtype), model)
+        dtype, backend_name = dtype_name(on_backend.backend.dtype), on_backend.backend.name
+        runner = cast(GUN, on_backend)  # duck-typed: BackendModel answers every GUN attribute the evaluation uses
     decoders = choose_decoders(decoder, model)
     subset = limited(ds, limit)
     size = resolve_input_size(meta.input_size, input_size)
@@ -166,7 +167,7 @@ def evaluate(checkpoint: str | Path, dataset: str, data_root: str | Path, split:
         "decoder": {1: decoders[0], 2: "both", 3: "all"}[len(decoders)],
         "device": str(dev),
         "dtype": dtype,
-        "backend": runner.backend.name if backend is not None else "torch",
+        "backend": backend_name if backend is not None else "torch",
         "protocol": "single-scale (the paper's protocol)" + ("; test-time augmentation reported separately under tta" if tta else ""),
         "class_names": list(ds.class_names),
         **main,

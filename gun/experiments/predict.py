@@ -157,7 +157,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path, decoder
                         raise ValueError(f"{frame.name} and {written[stem]} would both be written as {stem}.png: "
                                          "predict them into separate --out folders")
                     written[stem] = frame.name
-                    seg = segment(model, to_tensor(frame.image, dev), (decoder,), size, tta, amp)  # type: ignore[arg-type]
+                    seg = segment(model, to_tensor(frame.image, dev), (decoder,), size, tta, amp)
                     labels = channel_argmax(seg.logits[decoder])[0].to(torch.uint8).cpu().numpy()
                     write_png(out / "labels" / f"{stem}.png", lut[labels])
                     if colour:

@@ -9,10 +9,18 @@ says how far a runtime is from what the hardware allows, not whether the floor i
 from __future__ import annotations
 
 import time
+from typing import TypedDict
 
 import torch
 
 MAX_N = {"cpu": 2048, "cuda": 8192}
+
+
+class MatmulRate(TypedDict):
+    n: int
+    seconds: float
+    tflops: float
+    dtype: str
 
 
 def _sync(device: torch.device) -> None:
@@ -21,7 +29,7 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.inference_mode()
-def matmul_rate(device: torch.device, dtype: torch.dtype, reps: int = 5, max_n: int | None = None) -> dict[str, float]:
+def matmul_rate(device: torch.device, dtype: torch.dtype, reps: int = 5, max_n: int | None = None) -> MatmulRate:
     """Best-of-`reps` FLOP/s of an n x n x n matmul in dtype; n doubles from 256 until one product
     takes 50 ms or n reaches max_n (2048 on a CPU, 8192 on CUDA), so slow (emulated) precisions
     stay quick to measure."""

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -202,7 +203,7 @@ def input_size(opts: TrainOptions, ds: SegmentationDataset) -> tuple[int, int]:
 def make_meta(opts: TrainOptions, model: GUN, ds: SegmentationDataset, metrics: dict) -> CheckpointMeta:
     return CheckpointMeta(
         config=model.config, preset=opts.preset, class_names=ds.class_names, palette=ds.palette,
-        mean=tuple(model.mean), std=tuple(model.std), train_size=ds.native_size, dataset=ds.name,
+        mean=model.mean, std=model.std, train_size=ds.native_size, dataset=ds.name,
         input_size=input_size(opts, ds), metrics=metrics, licence=LICENCES.get(ds.name, ""), command=opts.command,
     )
 
@@ -240,8 +241,9 @@ def train(opts: TrainOptions) -> dict:
         raise ValueError(f"--crop {opts.crop[0]} {opts.crop[1]}: this model needs sides divisible by {m}")
     if world > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = model.to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; torch's overloads omit it
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on BN and biases
     optimizer = torch.optim.SGD([{"params": decay, "weight_decay": opts.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -264,7 +266,7 @@ def train(opts: TrainOptions) -> dict:
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=opts.seed, drop_last=True) if world > 1 else None
+    sampler: DistributedSampler[int] | None = DistributedSampler(train_set, world, rank, shuffle=True, seed=opts.seed, drop_last=True) if world > 1 else None
     per_process = opts.batch_size // world
 
     for epoch in range(start_epoch, opts.epochs):
@@ -304,15 +306,14 @@ def train(opts: TrainOptions) -> dict:
             bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{rate:.1f}", lr=f"{lr:.2e}")
             bar.update()
         bar.close()
-        record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / max(1, steps), "seconds": time.perf_counter() - t0}
+        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / max(1, steps), "seconds": time.perf_counter() - t0}
 
-        if val_ds is not None and ((epoch + 1) % opts.val_every == 0 or epoch + 1 == opts.epochs):
-            if rank == 0:
-                cm = evaluate_confusion(model, val_ds, val_ds.num_classes, ("gum",), device, dtype, opts.progress, desc="val",
-                                        input_size=input_size(opts, val_ds))["gum"]
-                s = scores(cm)
-                record.update(val_miou=s.miou, val_pixel_acc=s.pixel_acc,
-                              val_iou={n: float(v) for n, v in zip(val_ds.class_names, s.iou)})
+        if rank == 0 and val_ds is not None and ((epoch + 1) % opts.val_every == 0 or epoch + 1 == opts.epochs):
+            cm = evaluate_confusion(model, val_ds, val_ds.num_classes, ("gum",), device, dtype, opts.progress, desc="val",
+                                    input_size=input_size(opts, val_ds))["gum"]
+            s = scores(cm)
+            record.update(val_miou=s.miou, val_pixel_acc=s.pixel_acc,
+                          val_iou={n: float(v) for n, v in zip(val_ds.class_names, s.iou)})
         history.append(record)
         if rank == 0:
             miou = record.get("val_miou", -1.0)

@@ -21,7 +21,7 @@ import numpy as np
 from gun.io.files import path_problem
 
 if TYPE_CHECKING:
-    from typing import Self  # Python 3.11+; annotations are strings here
+    from typing_extensions import Self  # typing.Self is 3.11+; annotations are strings here
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ogv")
@@ -167,7 +167,7 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
     if image is None:
         raise SourceError(f"cannot read image {path}: not an image OpenCV can decode")
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+        image = (image // 256).astype(np.uint8)  # the high byte
     elif image.dtype != np.uint8:
         raise SourceError(f"cannot read image {path}: {image.dtype} pixels are not supported (save it as 8-bit)")
     if image.ndim == 3 and image.shape[2] not in (3, 4):

@@ -70,7 +70,7 @@ def fsync_folder(folder: str | Path) -> None:
             os.close(fd)
 
 
-def write_partial(path: str | Path, write: Callable[[str], None]) -> Path:
+def write_partial(path: str | Path, write: Callable[[str], object]) -> Path:
     """`write(tmp)` writes the content under a partial name of `path`, which is then fsynced and
     returned (not yet in place: `commit` it). On any error the partial file is removed."""
     path = Path(path)
@@ -101,7 +101,7 @@ def commit(tmp: str | Path, path: str | Path) -> None:
     fsync_folder(Path(path).parent)
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     """`write(tmp_path)` writes the content to a temporary file in the target's folder, which is then
     fsynced and renamed over `path`; on any error the temporary file is removed and the target is
     left as it was."""

@@ -39,7 +39,7 @@ class _ImageList(FrameSource):
         self._labels = labels or [None] * len(images)
         self._lut = lut
         self.frame_count = len(images)
-        self.fps = 4.0  # pace of stills when played (a folder is often a sequence)
+        self.fps: float = 4.0  # pace of stills when played (a folder is often a sequence)
         self._next = 0
 
     @property
@@ -59,10 +59,11 @@ class _ImageList(FrameSource):
         self._next += 1
         decoded = decode_image(self._images[i])
         labels = None
-        if self._labels[i] is not None:
-            labels = read_label_map(self._labels[i], self._lut)
+        label_path = self._labels[i]
+        if label_path is not None:
+            labels = read_label_map(label_path, self._lut)
             if labels.shape != decoded.shape[:2]:
-                raise SourceError(f"{self._labels[i].name}: label map size {labels.shape} differs from the image's {decoded.shape[:2]}")
+                raise SourceError(f"{label_path.name}: label map size {labels.shape} differs from the image's {decoded.shape[:2]}")
         image = bound_frame(decoded)
         if image is not decoded:
             self.note(downscale_note(self._images[i].name, decoded.shape))

@@ -14,7 +14,7 @@ from gun.io.base import quiet_opencv
 from gun.io.files import clean_stale_partials, commit, make_parents, partial_name, remove_empty, write_partial
 
 if TYPE_CHECKING:
-    from typing import Self  # Python 3.11+; annotations are strings here
+    from typing_extensions import Self  # typing.Self is 3.11+; annotations are strings here
 
 
 class VideoSink:
@@ -61,7 +61,7 @@ class VideoSink:
         if self.sidecar is not None:
             clean_stale_partials(self.sidecar)
         self._tmp = partial_name(self.path)
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.encoded_size)
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, self.encoded_size)
         if not self._writer.isOpened():
             self._discard()
             raise OSError(f"cannot write {self.path}: OpenCV's mp4v writer did not open for {self.encoded_size[0]}x{self.encoded_size[1]} frames")

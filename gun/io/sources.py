@@ -70,7 +70,7 @@ class VideoFileSource(_Capture):
         super().__init__(cap, path.name)
         self.path = path
         fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 0 < fps < 1000 else 25.0
+        self.fps: float = fps if 0 < fps < 1000 else 25.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
         # Some files open but decode nothing (AV1 with this FFmpeg build): detect it now, not as an
@@ -122,7 +122,7 @@ class CameraSource(_Capture):
             )
         super().__init__(cap, f"camera {index}")
         fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 0 < fps < 1000 else 30.0
+        self.fps: float = fps if 0 < fps < 1000 else 30.0
 
     def read(self) -> Frame | None:
         image = self._grab()

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from safetensors import SafetensorError
@@ -70,7 +70,9 @@ class CheckpointMeta:
             raise ValueError(f"unsupported checkpoint version (this gun reads version {VERSION})")
         validate_meta(d)
         cfg = d.pop("config")
-        cfg = GUNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        # validated by validate_meta above; JSON lists become the config's tuples
+        cfg_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+        cfg = GUNConfig(**cfg_fields)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -147,7 +149,7 @@ def check_finite(state: dict[str, torch.Tensor], path: str | Path) -> None:
             raise CheckpointError(f"{path}: tensor {name} has negative variances: the weights are broken")
 
 
-def _fail(field_name: str, what: str, value: object) -> None:
+def _fail(field_name: str, what: str, value: object) -> NoReturn:
     text = repr(value)
     raise ValueError(f"{field_name} must be {what}, got {text[:60]}{'...' if len(text) > 60 else ''}")
 
@@ -155,25 +157,25 @@ def _fail(field_name: str, what: str, value: object) -> None:
 def _int(v: object, lo: int, hi: int, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         _fail(name, f"an integer in {lo}..{hi}", v)
-    return v  # type: ignore[return-value]
+    return v
 
 
 def _number(v: object, name: str, positive: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (positive and v <= 0):
         _fail(name, "a finite positive number" if positive else "a finite number", v)
-    return float(v)  # type: ignore[arg-type]
+    return float(v)
 
 
 def _list(v: object, name: str, lo: int, hi: int) -> list:
     if not isinstance(v, list) or not lo <= len(v) <= hi:
         _fail(name, f"a list of {lo}..{hi} entries", v)
-    return v  # type: ignore[return-value]
+    return v
 
 
 def _string(v: object, name: str, limit: int = 100_000) -> str:
     if not isinstance(v, str) or len(v) > limit:
         _fail(name, f"a string of at most {limit} characters", v)
-    return v  # type: ignore[return-value]
+    return v
 
 
 def validate_meta(d: dict[str, Any]) -> None:

@@ -66,7 +66,8 @@ class GUNConfig:
         return len(self.scales) > 1
 
 
-_PAPER = dict(scales=(0.5, 0.25), shared=True, fusion="sum")
+# The paper's medium + low branches sharing one encoder, summed; the rows below vary one thing each.
+_PAPER = GUNConfig(scales=(0.5, 0.25), shared=True, fusion="sum")
 _POSTPROC = (256, 128)
 
 PRESETS: dict[str, GUNConfig] = {
@@ -74,20 +75,20 @@ PRESETS: dict[str, GUNConfig] = {
     "baseline": GUNConfig(scales=(1.0,)),
     "enc4": GUNConfig(scales=(0.25,)),
     "enc24": GUNConfig(scales=(0.5, 0.25), shared=False),
-    "enc24shared": GUNConfig(**_PAPER),
+    "enc24shared": replace(_PAPER),
     "enc124shared": GUNConfig(scales=(1.0, 0.5, 0.25), shared=True),
     # Table 2: fusion modules on enc24shared
-    "base-sum": GUNConfig(**_PAPER),
-    "base-concat": GUNConfig(**{**_PAPER, "fusion": "concat"}),
-    "postproc-sum": GUNConfig(**_PAPER, postproc=_POSTPROC),
-    "postproc-concat": GUNConfig(**{**_PAPER, "fusion": "concat"}, postproc=_POSTPROC),
+    "base-sum": replace(_PAPER),
+    "base-concat": replace(_PAPER, fusion="concat"),
+    "postproc-sum": replace(_PAPER, postproc=_POSTPROC),
+    "postproc-concat": replace(_PAPER, fusion="concat", postproc=_POSTPROC),
     # Table 4: guidance modules on enc24shared + postproc sum (+ random scale in training)
-    "bilinear": GUNConfig(**_PAPER, postproc=_POSTPROC),
-    "large-rf": GUNConfig(**_PAPER, postproc=_POSTPROC, guidance="large-rf"),
-    "high-res": GUNConfig(**_PAPER, postproc=_POSTPROC, guidance="high-res"),
-    "fusion": GUNConfig(**_PAPER, postproc=_POSTPROC, guidance="fusion"),
+    "bilinear": replace(_PAPER, postproc=_POSTPROC),
+    "large-rf": replace(_PAPER, postproc=_POSTPROC, guidance="large-rf"),
+    "high-res": replace(_PAPER, postproc=_POSTPROC, guidance="high-res"),
+    "fusion": replace(_PAPER, postproc=_POSTPROC, guidance="fusion"),
     # The paper's final model
-    "gun": GUNConfig(**_PAPER, postproc=_POSTPROC, guidance="fusion"),
+    "gun": replace(_PAPER, postproc=_POSTPROC, guidance="fusion"),
 }
 
 

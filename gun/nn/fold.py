@@ -16,9 +16,12 @@ gun/ (conv_bn, DRN blocks, MBConv); the tests check the folded model's outputs.
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def conv_bn_pairs(model: nn.Module, example: Tensor) -> list[tuple[str, str]]:
@@ -47,7 +50,7 @@ def conv_bn_pairs(model: nn.Module, example: Tensor) -> list[tuple[str, str]]:
     finally:
         for h in handles:
             h.remove()
-    pairs = [(next(iter(src)), bn) for bn, src in seen.items() if len(src) == 1 and None not in src]
+    pairs = [(conv, bn) for bn, src in seen.items() if len(src) == 1 for conv in src if conv is not None]
     convs = [c for c, _ in pairs]
     # a conv feeding two BatchNorms cannot be folded into both
     return [(c, bn) for c, bn in pairs if convs.count(c) == 1]
@@ -78,7 +81,7 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)  # works for nn.Sequential / ModuleList children too ("0", "1", ...)
 
 
-def fold_batchnorm(model: nn.Module, example: Tensor) -> tuple[nn.Module, int]:
+def fold_batchnorm(model: M, example: Tensor) -> tuple[M, int]:
     """A copy of model (put in eval mode) with every foldable BatchNorm2d folded into its conv and
     replaced by nn.Identity; returns (folded copy, number folded). `example`: a small input batch
     on the model's device, used once to find the pairs."""

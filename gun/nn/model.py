@@ -13,14 +13,14 @@ Input sides must be multiples of `input_multiple` (gun.runtime.frames pads frame
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from torch import Tensor, nn
 
 from gun.nn.config import GUNConfig
 from gun.nn.decoders.fusion import FusionModule
 from gun.nn.decoders.guidance import FusionGuidance, GuidanceModule, HighResGuidance, LargeRFGuidance
-from gun.nn.encoders import build_encoder, imagenet_state_dict
+from gun.nn.encoders import Encoder, build_encoder, imagenet_state_dict
 from gun.nn.geometry import IDENTITY, Grid, branch_grid, input_multiple, resample, scale_input
 from gun.nn.gum import Mode, guided_upsample
 
@@ -51,7 +51,7 @@ class GUN(nn.Module):
             encoder = build_encoder(config.encoder)
             encoder.trim(role)
             self.encoders.append(encoder)
-        enc = self.encoders[0]
+        enc = self._medium_encoder(0)
         medium_grids = [branch_grid(s, enc.medium_stride) for s in config.scales[:-1]]
         low_grid = branch_grid(config.scales[-1], enc.low_stride)
         self.input_multiple = input_multiple(enc.low_stride, config.scales)
@@ -72,18 +72,19 @@ class GUN(nn.Module):
 
     @property
     def mean(self) -> tuple[float, float, float]:
-        return self.encoders[0].mean
+        return self._medium_encoder(0).mean
 
     @property
     def std(self) -> tuple[float, float, float]:
-        return self.encoders[0].std
+        return self._medium_encoder(0).std
 
     @property
     def offsets_grid(self) -> Grid | None:
         return None if self.guidance is None else self.guidance.grid
 
-    def _medium_encoder(self, i: int) -> nn.Module:
-        return self.encoders[0 if self.config.shared else i]
+    def _medium_encoder(self, i: int) -> Encoder:
+        # ModuleList items are typed as Module; every item here came from build_encoder
+        return cast(Encoder, self.encoders[0 if self.config.shared else i])
 
     def encode(self, x: Tensor) -> Features:
         """Run the branches."""
@@ -93,7 +94,7 @@ class GUN(nn.Module):
                              "pad it (gun.runtime.frames.prepare does)")
         if not cfg.multi_branch:
             h = scale_input(x, cfg.scales[0])
-            for stage in self.encoders[0].medium_stages() + self.encoders[0].full_stages():
+            for stage in self._medium_encoder(0).medium_stages() + self._medium_encoder(0).full_stages():
                 h = stage(h)
             return Features(None, [], h)
 
@@ -107,7 +108,7 @@ class GUN(nn.Module):
                     guide = h
             mediums.append(h)
 
-        low_enc = self.encoders[-1]
+        low_enc = cast(Encoder, self.encoders[-1])
         s_low = cfg.scales[-1]
         if cfg.shared and s_low in cfg.scales[:-1]:
             # same weights, same input: the low branch continues from that medium output

@@ -106,8 +106,8 @@ def decode(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum",
     `offsets`: frame_offsets(), when the caller already has them."""
     if decoder != "bilinear" and out.offsets is not None:
         offsets = frame_offsets(model, out, prep) if offsets is None else offsets
-        if decoder == "shift":
-            offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)  # type: ignore[union-attr]
+        if decoder == "shift" and offsets is not None:  # never None here: out.offsets is not
+            offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)
     else:
         offsets = None
     return model.decode(out.low_logits.float(), offsets, prep.size, prep.target, mode)

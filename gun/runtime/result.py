@@ -79,7 +79,7 @@ class FrameResult:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.labels_gum.shape  # type: ignore[return-value]
+        return self.labels_gum.shape
 
     def probe(self, x: int, y: int) -> PixelProbe:
         """Class probabilities, offset and sampled low-res position of frame pixel (x, y).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -140,7 +140,7 @@ class Segmenter:
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             bilinear_logits = decode(model, out, prep, "bilinear")
             labels_bilinear = channel_argmax(bilinear_logits)[0]
-            gum_logits = bilinear_logits
+            gum_logits: torch.Tensor | None = bilinear_logits
             placement = model.logits_grid.within(prep.target)
             if offsets is None:
                 labels_gum = labels_bilinear
@@ -150,7 +150,7 @@ class Segmenter:
             else:
                 gum_logits = guided_upsample(low, offsets, "bilinear", placement)  # (1, C, H, W)
                 labels_gum = channel_argmax(gum_logits)[0]
-            probs = gum_logits.softmax(1)[0] if probabilities else None
+            probs = gum_logits.softmax(1)[0] if probabilities and gum_logits is not None else None
             result = FrameResult(
                 labels_gum=labels_gum.to(torch.uint8).cpu().numpy(),
                 labels_bilinear=labels_bilinear.to(torch.uint8).cpu().numpy(),
@@ -171,7 +171,7 @@ class Segmenter:
 
 
 @contextlib.contextmanager
-def _stage(timings: dict[str, float], name: str, sync: callable) -> Iterator[None]:  # type: ignore[valid-type]
+def _stage(timings: dict[str, float], name: str, sync: Callable[[], None]) -> Iterator[None]:
     sync()
     t0 = time.perf_counter()
     yield

@@ -104,7 +104,7 @@ def _run(model: GUN, frames: Tensor, decoders: Sequence[Decoder], input_size: Se
     with torch.autocast(prep.x.device.type, dtype=dtype, enabled=dtype is not None):
         out = model(prep.x, full=False)
     offsets = frame_offsets(model, out, prep)
-    logits = {d: decode(model, out, prep, d, offsets) for d in decoders}
+    logits: dict[str, Tensor] = {d: decode(model, out, prep, d, offsets) for d in decoders}
     return logits, offsets, model.logits_grid.within(prep.target)
 
 

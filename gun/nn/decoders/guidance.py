@@ -9,6 +9,8 @@ GUM with zero offsets *is* bilinear upsampling) and bounded by a tanh (DySample'
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,7 +27,7 @@ class OffsetHead(nn.Module):
         self.bound = bound
         self.conv = nn.Conv2d(cin, 2, kernel, padding=kernel // 2)
         nn.init.zeros_(self.conv.weight)
-        nn.init.zeros_(self.conv.bias)
+        nn.init.zeros_(cast(Tensor, self.conv.bias))  # Conv2d(bias=True) has one; the stub allows None
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bound * torch.tanh(self.conv(x))

@@ -84,7 +84,7 @@ def export_onnx(model: GUN, shape: tuple[int, int], head: Head = "network", opse
         graph.cpu()
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(graph, (torch.zeros(1, 3, *shape),), buffer, opset_version=opset, dynamo=False,
+            torch.onnx.export(graph, (torch.zeros(1, 3, *shape),), buffer, opset_version=opset, dynamo=False,  # type: ignore[arg-type]  # f takes a file object too
                               input_names=["x"], output_names=output_names(model, head), do_constant_folding=True)
     finally:
         model.to(device).train(training)  # the exporter restores the wrapper's mode: put the model's back

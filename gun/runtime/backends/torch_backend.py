@@ -37,7 +37,7 @@ class TorchBackend:
             side = max(FOLD_EXAMPLE[0], model.input_multiple)
             model, self.folded = fold_batchnorm(model, torch.randn(1, 3, side, side, device=device))
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; torch's overloads omit it
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # the fastest algorithm per shape, found on first use
         self.model = model
