@@ -174,7 +174,7 @@ def test_drawn_things_leave_content_visible(qtbot, windows, checkpoint: Path, se
     size = max(32, H // 8)
     wheel = flow_wheel(size)
     inside = wheel.any(axis=2)
-    assert np.array_equal(flow_only[H - size - 8:H - 8, W - size - 8:W - 8][inside], wheel[inside])
+    assert np.array_equal(flow_only[H - size - 8:H - 8, W - size - 8:W - 8][inside], wheel[inside])  # bottom right
     # plots: legends above the curves, every series named in full
     window = windows("--weights", str(checkpoint), "--view", "side-by-side")
     qtbot.waitUntil(lambda: window.miou.plot.isVisible(), timeout=TIMEOUT)
