@@ -112,7 +112,7 @@ def test_low_precision_on_cpu(segmenter: Segmenter) -> None:
         assert segmenter.description.endswith("cpu torch bfloat16")
         # bf16 really ran (the logits differ) and is close; the random test network amplifies rounding
         # (calibrated on noise, small margins), so the bound is loose: `gun eval --backend torch --dtype
-        # bfloat16` on the shipped weights is the real check (docs/readme/speed.md)
+        # bfloat16` on the shipped weights is the real check (docs/speed.md)
         error = np.abs(result.low_logits - reference.low_logits).max() / np.abs(reference.low_logits).max()
         assert 0 < error < 0.5
         assert (result.labels_gum == reference.labels_gum).mean() > 0.5

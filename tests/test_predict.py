@@ -293,10 +293,10 @@ def test_bad_inputs_fail_with_one_line(checkpoint: Path, checkpoint_bilinear: Pa
     assert "outside" in capsys.readouterr().err
 
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "readme" / "predict.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "predict.md"
 
 
-@pytest.mark.skipif(not DOC.is_file(), reason="docs/readme/predict.md has been merged into the README")
+@pytest.mark.skipif(not DOC.is_file(), reason="docs/predict.md has been merged into the README")
 def test_documented_commands_parse() -> None:
     from gun.cli import build_parser
     from tests.test_docs import doc_commands

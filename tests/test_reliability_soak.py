@@ -1,6 +1,6 @@
 """A scaled-down soak (scripts/soak.py): 200 frames of a tiny looping video through the export path,
 then repeated open/close of the source and the weights; resident memory and thread count stay flat
-(< 5% growth after warm-up). The full soak is a documented command (docs/readme/reliability.md)."""
+(< 5% growth after warm-up). The full soak is a documented command (the README's Reliability section)."""
 
 from __future__ import annotations
 
