@@ -14,7 +14,6 @@ gun.runtime.segmenter) on first use, never by the widgets.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from pathlib import Path
@@ -196,13 +195,13 @@ class Worker(QObject):
         self._redo_last()
 
     def _model_info(self) -> ModelInfo:
-        import torch
+        from gun.runtime.device import cuda_available
 
         seg = self._segmenter
         return ModelInfo(
             path=str(seg.path), description=seg.description, class_names=tuple(seg.class_names),
             palette=tuple(tuple(c) for c in seg.palette), has_guidance=seg.has_guidance, device=seg.device.type,
-            dtype=str(seg.dtype).replace("torch.", ""), cuda_available=torch.cuda.is_available(),
+            dtype=str(seg.dtype).replace("torch.", ""), cuda_available=cuda_available(),
             metrics=dict(seg.meta.metrics), dataset=seg.meta.dataset,
             twin=self._twin.description if self._twin is not None else "",
         )
@@ -368,16 +367,9 @@ class Worker(QObject):
 
 
 def _leave_a_core_for_the_gui() -> None:
-    """Run torch on all cores but one (unless OMP_NUM_THREADS says otherwise).
+    from gun.runtime.device import leave_a_core_free
 
-    Decoding and drawing run beside inference. When torch's threads want every core and another
-    thread takes one, its OpenMP barriers wait for a descheduled thread: on 2 cores with other
-    processes busy, a 768x576 frame took 2.8 s with 2 torch threads and 0.45 s with 1.
-    """
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    leave_a_core_free()
 
 
 class WorkerThread:
