@@ -80,3 +80,24 @@ def test_two_process_gloo_training(camvid: Path, tmp_path: Path) -> None:
     history = json.loads((out / "history.json").read_text())["history"]
     assert len(history) == 1 and "val_miou" in history[0]
     load_model(out / "last.safetensors")
+
+
+def test_the_training_cache_hits_in_every_loader_worker(camvid: Path) -> None:
+    """Samples are decoded once, before the loader forks its workers: reading a batch in forked
+    workers, epoch after epoch, never opens an image file again."""
+    from torch.utils.data import DataLoader
+
+    from gun.data import open_dataset
+    from gun.data.transforms import Augmentation
+    from gun.experiments.train import EpochAugmented, class_weights, should_preload
+
+    ds = open_dataset("camvid", camvid, "train")
+    assert should_preload(options(camvid, camvid / "out"), ds)  # CamVid fits in memory: auto preloads
+    cached = EpochAugmented(ds, Augmentation(crop=(64, 128)), seed=0, preload=True)
+    ds.pairs = [(p.with_name("gone.png"), q.with_name("gone.png")) for p, q in ds.pairs]  # disk reads would fail now
+    for epoch in range(2):
+        cached.epoch = epoch
+        x, y = next(iter(DataLoader(cached, batch_size=2, num_workers=2, multiprocessing_context="fork")))
+        assert x.dtype == torch.uint8 and x.shape == (2, 3, 64, 128) and y.shape == (2, 64, 128)
+    weights = class_weights(open_dataset("camvid", camvid, "train"), "median-freq")
+    assert weights is not None and weights.shape == (11,) and (weights >= 0).all()

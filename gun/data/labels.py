@@ -16,7 +16,6 @@ CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSy
 CAMVID_PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
            (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
 CAMVID_VOID = 11
-CAMVID_LICENCE = "CamVid (Brostow et al.; SegNet 11-class version) is CC BY-NC 4.0: research and personal use only."
 
 
 def camvid_lut() -> np.ndarray:
@@ -45,9 +44,15 @@ CITYSCAPES_LABELS = (
 _CITYSCAPES_TRAIN = sorted((t, name, colour) for name, _, t, colour in CITYSCAPES_LABELS if 0 <= t < 255)
 CITYSCAPES_CLASSES = tuple(name for _, name, _ in _CITYSCAPES_TRAIN)
 CITYSCAPES_PALETTE = tuple(colour for _, _, colour in _CITYSCAPES_TRAIN)
-CITYSCAPES_LICENCE = "Cityscapes: see www.cityscapes-dataset.com licence (non-commercial research use)."
 
 LABEL_ID_TO_TRAIN_ID = np.full(256, IGNORE, np.uint8)
 for _name, label_id, train_id, _colour in CITYSCAPES_LABELS:
     if label_id >= 0 and train_id >= 0:
         LABEL_ID_TO_TRAIN_ID[label_id] = train_id
+
+
+# ---- what weights trained on each dataset may be used for (written into their checkpoints) ----------
+WEIGHTS_LICENCE = {
+    "camvid": "Trained on CamVid (CC BY-NC 4.0): weights for research and personal use only.",
+    "cityscapes": "Trained on Cityscapes: weights bound by the Cityscapes licence (non-commercial).",
+}

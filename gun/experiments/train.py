@@ -33,7 +33,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from gun.data import open_dataset
-from gun.data.labels import IGNORE
+from gun.data.labels import IGNORE, WEIGHTS_LICENCE
 from gun.data.segdata import SegmentationDataset, image_tensor
 from gun.data.transforms import Augmentation, Compose
 from gun.experiments.evaluate import evaluate_confusion
@@ -44,11 +44,6 @@ from gun.nn.config import preset
 from gun.nn.encoders import normalisation
 from gun.nn.model import GUN, build_model
 from gun.runtime.frames import normalise
-
-LICENCES = {
-    "camvid": "Trained on CamVid (CC BY-NC 4.0): weights for research and personal use only.",
-    "cityscapes": "Trained on Cityscapes: weights bound by the Cityscapes licence (non-commercial).",
-}
 
 
 @dataclass
@@ -204,7 +199,7 @@ def make_meta(opts: TrainOptions, model: GUN, ds: SegmentationDataset, metrics: 
     return CheckpointMeta(
         config=model.config, preset=opts.preset, class_names=ds.class_names, palette=ds.palette,
         mean=model.mean, std=model.std, train_size=ds.native_size, dataset=ds.name,
-        input_size=input_size(opts, ds), metrics=metrics, licence=LICENCES.get(ds.name, ""), command=opts.command,
+        input_size=input_size(opts, ds), metrics=metrics, licence=WEIGHTS_LICENCE.get(ds.name, ""), command=opts.command,
     )
 
 

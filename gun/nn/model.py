@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from gun.nn.config import GUNConfig
 from gun.nn.decoders.fusion import FusionModule
 from gun.nn.decoders.guidance import FusionGuidance, GuidanceModule, HighResGuidance, LargeRFGuidance
-from gun.nn.encoders import Encoder, build_encoder, imagenet_state_dict
+from gun.nn.encoders import EncoderModule, build_encoder, imagenet_state_dict
 from gun.nn.geometry import IDENTITY, Grid, branch_grid, input_multiple, resample, scale_input
 from gun.nn.gum import Mode, guided_upsample
 
@@ -82,9 +82,9 @@ class GUN(nn.Module):
     def offsets_grid(self) -> Grid | None:
         return None if self.guidance is None else self.guidance.grid
 
-    def _medium_encoder(self, i: int) -> Encoder:
+    def _medium_encoder(self, i: int) -> EncoderModule:
         # ModuleList items are typed as Module; every item here came from build_encoder
-        return cast(Encoder, self.encoders[0 if self.config.shared else i])
+        return cast(EncoderModule, self.encoders[0 if self.config.shared else i])
 
     def encode(self, x: Tensor) -> Features:
         """Run the branches."""
@@ -108,7 +108,7 @@ class GUN(nn.Module):
                     guide = h
             mediums.append(h)
 
-        low_enc = cast(Encoder, self.encoders[-1])
+        low_enc = cast(EncoderModule, self.encoders[-1])
         s_low = cfg.scales[-1]
         if cfg.shared and s_low in cfg.scales[:-1]:
             # same weights, same input: the low branch continues from that medium output

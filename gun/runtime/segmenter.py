@@ -163,12 +163,6 @@ class Segmenter:
         result.timings = timings
         return result
 
-    def warmup(self, size: tuple[int, int] = (256, 320), runs: int = 1) -> None:
-        """Run a few dummy frames (allocations, autotuning) so the first real frame is not slow."""
-        dummy = np.zeros((*size, 3), np.uint8)
-        for _ in range(runs):
-            self(dummy)
-
 
 @contextlib.contextmanager
 def _stage(timings: dict[str, float], name: str, sync: Callable[[], None]) -> Iterator[None]:
