@@ -231,3 +231,19 @@ def test_every_view_renders_tiny_frames(size: tuple[int, int], name: str) -> Non
     result.ground_truth = labels
     out = render(np.full((h, w, 3), 100, np.uint8), result, VIEWS[name], NAMES, PALETTE)
     assert (out.shape[1], out.shape[0]) == rendered_size((w, h), VIEWS[name])
+
+
+def test_arrows_never_cover_the_flow_colour_key() -> None:
+    from gun.render.colours import flow_wheel
+    from gun.render.views import VIEWS, render
+
+    big = np.full((240, 320, 3), 100, np.uint8)
+    offsets = np.empty((2, 240, 320), np.float32)
+    offsets[0], offsets[1] = 1.5, 1.5  # long arrows everywhere, pointing into the bottom-right corner
+    result = FrameResult(np.zeros((240, 320), np.uint8), np.zeros((240, 320), np.uint8), offsets,
+                         np.zeros((3, 30, 40), np.float32), (8.0, 8.0, 0.0, 0.0))
+    out = render(big, result, replace(VIEWS["offsets"], legend=False), NAMES, PALETTE)
+    size = max(32, 240 // 8)
+    disc = flow_wheel(size)
+    inside = disc.any(axis=2)
+    assert np.array_equal(out[-size - 8:-8, -size - 8:-8][inside], disc[inside])

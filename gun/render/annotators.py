@@ -60,13 +60,19 @@ class OffsetColourAnnotator:
             return frame
         colours, _ = offset_colours(result.offsets, self.max_magnitude)
         out = cv2.addWeighted(frame, 1.0 - self.alpha, colours, self.alpha, 0.0)
-        size = max(32, frame.shape[0] // 8)
-        if self.wheel and min(frame.shape[:2]) >= size + 16:  # no wheel on frames too small to hold it
-            disc = flow_wheel(size)
-            region = out[-size - 8:-8, -size - 8:-8]  # bottom right: captions sit bottom left
-            inside = disc.any(axis=2)
-            region[inside] = disc[inside]
-        return out
+        return stamp_flow_wheel(out) if self.wheel else out
+
+
+def stamp_flow_wheel(image: np.ndarray) -> np.ndarray:
+    """The colour key of the flow colours, bottom right (captions sit bottom left), in place; drawn
+    last, so that nothing (arrows) covers it. No wheel on frames too small to hold it."""
+    size = max(32, image.shape[0] // 8)
+    if min(image.shape[:2]) >= size + 16:
+        disc = flow_wheel(size)
+        region = image[-size - 8:-8, -size - 8:-8]
+        inside = disc.any(axis=2)
+        region[inside] = disc[inside]
+    return image
 
 
 @dataclass

@@ -9,7 +9,14 @@ from typing import Literal
 
 import numpy as np
 
-from gun.render.annotators import DisagreementAnnotator, LegendAnnotator, OffsetArrowAnnotator, OffsetColourAnnotator, OverlayAnnotator
+from gun.render.annotators import (
+    DisagreementAnnotator,
+    LegendAnnotator,
+    OffsetArrowAnnotator,
+    OffsetColourAnnotator,
+    OverlayAnnotator,
+    stamp_flow_wheel,
+)
 from gun.render.colours import Palette, overlay
 from gun.render.draw import side_by_side, wipe
 from gun.runtime.result import FrameResult
@@ -49,11 +56,13 @@ def _decoded(frame: np.ndarray, result: FrameResult, view: ViewSettings, palette
     out = frame
     flow = view.flow and result.offsets is not None
     if flow:  # flow colours replace the class overlay: the two blended read as neither
-        out = OffsetColourAnnotator(wheel=decoder == "gum").annotate(out, result)
+        out = OffsetColourAnnotator(wheel=False).annotate(out, result)
     elif view.overlay:
         out = OverlayAnnotator(palette, view.alpha, view.visible, decoder).annotate(out, result)  # type: ignore[arg-type]
     if view.arrows and decoder == "gum":
         out = OffsetArrowAnnotator(view.arrow_step, colour=(255, 255, 255) if flow else None).annotate(out, result)
+    if flow and decoder == "gum":
+        out = stamp_flow_wheel(out)  # last: the arrows never cover the colour key
     return out
 
 
