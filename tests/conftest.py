@@ -44,34 +44,46 @@ def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (96, 128),
     return path
 
 
-def make_checkpoint(path: Path, guidance: bool = True, seed: int = 0) -> Path:
-    """A checkpoint with random weights through the library's own save function. With guidance
-    the offset head gets non-zero weights so that GUM and bilinear decoding differ."""
+def calibrated_model(config, seed: int = 0, calibration: tuple[int, int, int] = (4, 128, 128),
+                     offset_bias: tuple[float, float] | None = (0.5, -0.4)):
+    """A model with random weights that still behaves like a segmenter: BatchNorm statistics
+    calibrated on noise (freshly initialised running statistics make a random network's output
+    spatially constant, one class everywhere; calibrated ones do not), and, with guidance, an offset
+    head with non-zero weights (and `offset_bias`) so that GUM and bilinear decoding differ.
+    `calibration`: (batch, height, width) of the noise, sides multiples of the model's input_multiple."""
     import torch
 
-    from gun.nn.checkpoint import CheckpointMeta, save_checkpoint
-    from gun.nn.config import preset
     from gun.nn.model import build_model
 
     torch.manual_seed(seed)
-    config = preset("gun" if guidance else "bilinear", encoder="efficientnet_lite0", num_classes=len(CLASS_NAMES))
     model = build_model(config)
     with torch.no_grad():
-        # calibrate BatchNorm on noise: freshly initialised running statistics make the random
-        # network's output spatially constant (one class everywhere); calibrated ones do not
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.reset_running_stats()
                 module.momentum = None  # cumulative average
         model.train()
-        model(torch.rand(4, 3, 128, 128) * 4 - 2)  # sides: multiples of model.input_multiple
-        model.eval()
-        if guidance:
+        batch, h, w = calibration
+        model(torch.rand(batch, 3, h, w) * 4 - 2)
+        if model.guidance is not None:
             torch.nn.init.normal_(model.guidance.head.conv.weight, std=0.1)
-            model.guidance.head.conv.bias.copy_(torch.tensor([0.5, -0.4]))
-    palette = tuple((37 * i % 256, 91 * i % 256, 53 * i % 256) for i in range(1, len(CLASS_NAMES) + 1))
-    meta = CheckpointMeta(config, CLASS_NAMES, palette, model.mean, model.std, preset=config.guidance or "bilinear",
-                          dataset="random (tests)", licence="test weights")
+            if offset_bias is not None:
+                model.guidance.head.conv.bias.copy_(torch.tensor(offset_bias))
+    return model.eval()
+
+
+def make_checkpoint(path: Path, guidance: bool = True, seed: int = 0, class_names: tuple[str, ...] = CLASS_NAMES,
+                    palette: tuple[tuple[int, int, int], ...] | None = None, input_size: tuple[int, int] | None = None) -> Path:
+    """A checkpoint of `calibrated_model` through the library's own save function."""
+    from gun.nn.checkpoint import CheckpointMeta, save_checkpoint
+    from gun.nn.config import preset
+
+    config = preset("gun" if guidance else "bilinear", encoder="efficientnet_lite0", num_classes=len(class_names))
+    model = calibrated_model(config, seed)
+    if palette is None:
+        palette = tuple((37 * i % 256, 91 * i % 256, 53 * i % 256) for i in range(1, len(class_names) + 1))
+    meta = CheckpointMeta(config, tuple(class_names), tuple(palette), model.mean, model.std, preset=config.guidance or "bilinear",
+                          input_size=input_size, dataset="random (tests)", licence="test weights")
     save_checkpoint(path, model, meta)
     return path
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_checkpoint
+from conftest import calibrated_model, make_checkpoint
 
 from gun.cli import main
 from gun.experiments.export import smooth_frame
@@ -24,22 +24,10 @@ CPU = torch.device("cpu")
 
 
 def calibrated(name: str, encoder: str, scales: tuple[float, ...], classes: int = 5, seed: int = 0) -> GUN:
-    """A random model whose BatchNorm statistics come from noise (so its labels vary over the frame)
-    and whose offsets are far from zero (so the GUM does something)."""
-    torch.manual_seed(seed)
-    model = build_model(preset(name, encoder=encoder, num_classes=classes, scales=scales))
-    k = model.input_multiple
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.reset_running_stats()
-                m.momentum = None
-        model.train()
-        model(torch.rand(2, 3, k, 2 * k) * 4 - 2)
-        if model.guidance is not None:
-            head = [m for m in model.guidance.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-            torch.nn.init.normal_(head.weight, std=0.1)
-    return model.eval()
+    """A random model whose labels vary over the frame and whose offsets are far from zero."""
+    config = preset(name, encoder=encoder, num_classes=classes, scales=scales)
+    k = build_model(config).input_multiple
+    return calibrated_model(config, seed, calibration=(2, k, 2 * k), offset_bias=None)
 
 
 def labels(model: GUN, low: torch.Tensor, offsets: torch.Tensor | None, size: tuple[int, int], x: torch.Tensor) -> torch.Tensor:

@@ -13,15 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from gun.cli import main
 from gun.data.labels import CAMVID_VOID, CITYSCAPES_CLASSES, CITYSCAPES_LABELS, CITYSCAPES_PALETTE
-from gun.nn.checkpoint import CheckpointMeta, load_model, save_checkpoint
-from gun.nn.config import preset
-from gun.nn.model import build_model
+from gun.nn.checkpoint import load_model, save_checkpoint
 from gun.runtime.segmenter import Segmenter
-from tests.conftest import synthetic_frame, write_video
+from tests.conftest import make_checkpoint, synthetic_frame, write_video
 from tests.datasets import make_camvid, make_cityscapes
 
 TRAIN_TO_LABEL_ID = {t: i for _, i, t, _ in CITYSCAPES_LABELS if 0 <= t < 255}  # from the official table
@@ -29,27 +26,8 @@ TRAIN_TO_LABEL_ID = {t: i for _, i, t, _ in CITYSCAPES_LABELS if 0 <= t < 255}  
 
 def random_checkpoint(path: Path, class_names: tuple[str, ...], palette, input_size: tuple[int, int] | None,
                       guidance: bool = True, seed: int = 0) -> Path:
-    """A random EfficientNet-Lite0 GUN whose BatchNorm statistics are calibrated on noise (so its
-    predictions vary over the frame) and whose offsets are far from zero (so GUM and bilinear differ)."""
-    torch.manual_seed(seed)
-    config = preset("gun" if guidance else "bilinear", encoder="efficientnet_lite0", num_classes=len(class_names))
-    model = build_model(config)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None
-        model.train()
-        model(torch.rand(4, 3, 128, 128) * 4 - 2)
-        model.eval()
-        if guidance:
-            head = [m for m in model.guidance.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-            torch.nn.init.normal_(head.weight, std=0.1)
-            head.bias.copy_(torch.tensor([0.5, -0.4]))
-    meta = CheckpointMeta(config, tuple(class_names), tuple(palette), model.mean, model.std, preset=config.guidance or "bilinear",
-                          input_size=input_size, dataset="random (tests)", licence="test weights")
-    save_checkpoint(path, model, meta)
-    return path
+    """A random EfficientNet-Lite0 GUN that still varies over the frame, GUM and bilinear differing."""
+    return make_checkpoint(path, guidance, seed, tuple(class_names), tuple(palette), input_size)
 
 
 def app_segmenter(checkpoint: Path) -> Segmenter:
