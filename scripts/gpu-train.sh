@@ -1,76 +1,84 @@
 #!/usr/bin/env bash
-# Train the shipped pair, the GUN and its bilinear twin (same recipe, same budget), side by side on
-# one lent GPU in a single call of at most 9 minutes, then evaluate both on CamVid val (all three
-# decoders), run the trimap and write fp16 releases. Everything comes back under $OUT (<= 8 files).
+# Train GUNs and their bilinear twins (same recipe, same wall-clock budget) side by side on one lent
+# GPU, from ImageNet, then evaluate each on CamVid val (every decoder), run the trimap of each
+# GUN/twin pair and write fp16 releases. Results land in $OUT; the small files go into one tarball.
 #
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack   (~22 MiB)
-# On the GPU:    device run, carry [".gpu-pack"], command "bash scripts/gpu-train.sh", timeout_s 590
-# Rehearsal on the CPU (tiny, a minute or two):
-#                OUT=/tmp/gpu-rehearsal EPOCHS=1 MAX_STEPS=2 VAL_EVERY=0 LIMIT=3 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
-# Then here:     cp $OUT/gun.safetensors weights/gun_effnet_camvid.safetensors (and the twin), and the
-#                figures of $OUT/report.json into the README.
+# On the GPU:    bash scripts/gpu-session.sh (this script, then scripts/gpu-check.sh, in one call)
+# Rehearsal on the CPU (a few minutes):
+#                OUT=/tmp/gpu-rehearsal MINUTES=0.5 MAX_STEPS=2 LIMIT=3 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
+# Then here:     cp $OUT/gun.safetensors weights/gun_effnet_camvid.safetensors (and the twin), and
+#                re-measure with `gun eval` on the real (PNG) val frames.
 #
-# Knobs (environment): EPOCHS (default 150), TRAIN_MINUTES (hard stop for training, default 7),
-# EXTRA (more `gun train` flags for both runs, e.g. "--input-scale 1.5 --crop 448 576"), MAX_STEPS,
-# LIMIT (val images), DEVICE, PRECISION, WORKERS.
-set -euo pipefail
+# Knobs (environment):
+#   RUNS      runs, ';'-separated, each "name|preset|extra gun-train flags"; a GUN run "gunX" is
+#             paired with the twin "bilinearX" for the trimap. Default: the shipped pair at 1x and 1.5x
+#             input scale, and the GUN without class weights (the ablation rows).
+#   MINUTES   wall-clock training budget per run (--minutes: the schedule is fitted to it), default 5
+#   EPOCHS    the most epochs (default 200); MAX_STEPS, LIMIT (val images), DEVICE, PRECISION, WORKERS
+set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=${PACK:-.gpu-pack}
 OUT=${OUT:?set OUT to the folder that comes back}
-EPOCHS=${EPOCHS:-150}
-TRAIN_MINUTES=${TRAIN_MINUTES:-7}
+MINUTES=${MINUTES:-5}
+EPOCHS=${EPOCHS:-200}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}
-WORKERS=${WORKERS:-6}
+WORKERS=${WORKERS:-2}
 VAL_EVERY=${VAL_EVERY:-10}
-EXTRA=${EXTRA:-}
-RUNS=${RUNS_DIR:-/tmp/gun-runs}
+SCALED="--input-scale 1.5 --crop 448 576"
+RUNS=${RUNS:-"gun|gun|; bilinear|bilinear|; gun15|gun|$SCALED; bilinear15|bilinear|$SCALED; gun_nocw|gun|--class-weights none"}
+WORK=${WORK:-/tmp/gun-runs}
 export PYTHONUNBUFFERED=1 PYTHONPATH=.
-mkdir -p "$OUT" "$RUNS"
-LOG="$OUT/log.txt"
+mkdir -p "$OUT" "$WORK"
+LOG="$WORK/log.txt"
 [ -d "$PACK/train" ] || { echo "gpu-train: no $PACK/train: run scripts/pack_camvid.py here and carry $PACK" | tee -a "$LOG"; exit 2; }
-{ date; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"; python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >> "$LOG" 2>&1
+{ date; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >> "$LOG" 2>&1
 
-common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK" --epochs "$EPOCHS" --batch-size 8
-        --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY" --class-weights sqrt-median-freq
-        --encoder-weights "$PACK/efficientnet_lite0_imagenet_fp16.pth" --precision "$PRECISION" --no-progress)
+common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK" --epochs "$EPOCHS" --minutes "$MINUTES"
+        --batch-size 8 --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY"
+        --class-weights sqrt-median-freq --encoder-weights "$PACK/efficientnet_lite0_imagenet_fp16.pth" --precision "$PRECISION" --no-progress)
 [ -n "${MAX_STEPS:-}" ] && common+=(--max-steps "$MAX_STEPS")
-# shellcheck disable=SC2206
-common+=($EXTRA)
 
-# both runs at once on the one GPU; a hard stop keeps the call inside its limit (each epoch
-# leaves last.safetensors and best.safetensors behind, so a stopped run still has its best model)
-for model in gun bilinear; do
-    timeout "$((TRAIN_MINUTES * 60))" python3 -m gun.cli train --preset "$model" "${common[@]}" --out "$RUNS/$model" > "$RUNS/$model.log" 2>&1 &
+names=()
+IFS=';' read -ra specs <<< "$RUNS"
+for spec in "${specs[@]}"; do
+    IFS='|' read -r name preset extra <<< "$spec"
+    name=$(echo "$name" | tr -d ' ')
+    names+=("$name")
+    # later flags win (argparse), so a run's extra flags override the common recipe; the hard stop
+    # only guards the call's limit: --minutes has already fitted the schedule inside it
+    # shellcheck disable=SC2086
+    timeout "$(python3 -c "print(int($MINUTES * 60 + 90))")" python3 -m gun.cli train --preset "$preset" "${common[@]}" $extra \
+        --out "$WORK/$name" > "$WORK/$name.log" 2>&1 &
 done
-wait || true
-for model in gun bilinear; do { echo "== $model"; tail -n 30 "$RUNS/$model.log"; } >> "$LOG"; done
+wait
+for name in "${names[@]}"; do { echo "== $name"; tail -n 12 "$WORK/$name.log"; } >> "$LOG"; done
 
 limit=()
 [ -n "${LIMIT:-}" ] && limit=(--limit "$LIMIT")
-for model in gun bilinear; do
-    ckpt="$RUNS/$model/best.safetensors"
-    [ -f "$ckpt" ] || ckpt="$RUNS/$model/last.safetensors"
-    decoder=$([ "$model" = gun ] && echo all || echo bilinear)
-    python3 -m gun.cli eval --checkpoint "$ckpt" --dataset camvid --data-root "$PACK" --split val --decoder "$decoder" \
-        --device "$DEVICE" --no-progress --json "$RUNS/$model-eval.json" "${limit[@]}" >> "$LOG" 2>&1
-    python3 -m gun.cli release "$ckpt" --out "$OUT/$model.safetensors" --metrics "$RUNS/$model-eval.json" >> "$LOG" 2>&1
+for name in "${names[@]}"; do
+    (
+        # the end of the schedule, not the best validation epoch: val is what we report, so it must
+        # not also pick the model
+        ckpt="$WORK/$name/last.safetensors"
+        decoder=$(case "$name" in gun*) echo all;; *) echo bilinear;; esac)
+        python3 -m gun.cli eval --checkpoint "$ckpt" --dataset camvid --data-root "$PACK" --split val --decoder "$decoder" \
+            --device "$DEVICE" --no-progress --json "$WORK/$name-eval.json" "${limit[@]}" > "$WORK/$name-eval.log" 2>&1
+        python3 -m gun.cli release "$ckpt" --out "$OUT/$name.safetensors" --metrics "$WORK/$name-eval.json" >> "$WORK/$name-eval.log" 2>&1
+    ) &
 done
-python3 -m gun.cli trimap --checkpoint "$OUT/gun.safetensors" --checkpoint2 "$OUT/bilinear.safetensors" --dataset camvid \
-    --data-root "$PACK" --split val --device "$DEVICE" --no-progress --out "$OUT/trimap.png" --json "$RUNS/trimap.json" "${limit[@]}" >> "$LOG" 2>&1
-python3 - "$RUNS" "$OUT/report.json" <<'PY'
-import json, sys
-from pathlib import Path
-runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-read = lambda p: json.loads(p.read_text()) if p.is_file() else None
-report = {m: {"eval": read(runs / f"{m}-eval.json"), "history": (read(runs / m / "history.json") or {}).get("history")} for m in ("gun", "bilinear")}
-report["trimap"] = read(runs / "trimap.json")
-for m in ("gun", "bilinear"):  # confusion matrices make the file large and are rebuilt by gun eval
-    for r in ((report[m]["eval"] or {}).get("decoders") or {}).values():
-        r.pop("confusion", None)
-    (report[m]["eval"] or {}).pop("confusion", None)
-out.write_text(json.dumps(report, indent=1))
-print("wrote", out)
-PY
+wait
+for name in "${names[@]}"; do
+    twin="bilinear${name#gun}"
+    case "$name" in gun*) [ -f "$OUT/$twin.safetensors" ] || continue;; *) continue;; esac
+    python3 -m gun.cli trimap --checkpoint "$OUT/$name.safetensors" --checkpoint2 "$OUT/$twin.safetensors" --dataset camvid \
+        --data-root "$PACK" --split val --device "$DEVICE" --no-progress --out "$WORK/trimap-$name.png" --json "$WORK/trimap-$name.json" \
+        "${limit[@]}" > "$WORK/trimap-$name.log" 2>&1 &
+done
+wait
+for name in "${names[@]}"; do cp "$WORK/$name/history.json" "$WORK/$name-history.json" 2>/dev/null; done
+cat "$WORK"/*-eval.log "$WORK"/trimap-*.log >> "$LOG" 2>/dev/null
 date >> "$LOG"
-ls -la "$OUT"
+ls -la "$OUT" | tee -a "$LOG"

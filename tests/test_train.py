@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gun.experiments.train import TrainOptions, lr_at, train
+from gun.experiments.train import TrainOptions, epochs_in_budget, lr_at, train
 from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 
@@ -65,6 +65,20 @@ def test_resume_without_state_says_what_to_do(camvid: Path, tmp_path: Path) -> N
 def test_step_schedule_is_the_papers() -> None:
     opts = TrainOptions(lr=0.001, lr_step=100, schedule="step", epochs=250)
     assert [lr_at(opts, e) for e in (0, 99, 100, 199, 200)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+
+
+def test_a_time_budget_fits_the_epochs_and_never_exceeds_the_ask() -> None:
+    # 60 s budget, 2 epochs done in 10 s, the last took 5 s (+10% margin): 50 / 5.5 -> 9 more
+    assert epochs_in_budget(TrainOptions(epochs=100, minutes=1), 2, 10.0, 5.0) == 11
+    assert epochs_in_budget(TrainOptions(epochs=8, minutes=1), 2, 10.0, 5.0) == 8
+    assert epochs_in_budget(TrainOptions(epochs=100, minutes=0.1), 2, 10.0, 5.0) == 2  # over budget: stop now
+
+
+def test_a_time_budgeted_run_anneals_to_zero_within_its_plan(camvid: Path, tmp_path: Path) -> None:
+    history = train(options(camvid, tmp_path / "run", epochs=1000, minutes=0.1, val_every=0))["history"]
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert 2 < len(history) < 1000 and saved["options"]["epochs"] == len(history)
+    assert history[-1]["lr"] == pytest.approx(0.02 * (1 / len(history)) ** 0.9)  # the poly schedule's last step
 
 
 @pytest.mark.slow

@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="decode the training split once into memory (auto: when it fits in 2 GiB)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     p.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
+    p.add_argument("--minutes", type=float, help="wall-clock budget: after epoch 2, train only the epochs that fit "
+                   "(at most --epochs), the schedule fitted to them")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         color_jitter=args.color_jitter, lighting=args.lighting,
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,
         train_split=args.train_split, val_split=args.val_split, val_every=args.val_every, workers=args.workers,
-        precision=args.precision, seed=args.seed, resume=args.resume, max_steps_per_epoch=args.max_steps,
+        precision=args.precision, seed=args.seed, resume=args.resume, max_steps_per_epoch=args.max_steps, minutes=args.minutes,
         init=args.init, input_scale=args.input_scale, class_weights=args.class_weights, cache=args.cache,
         progress=not args.no_progress,
     )

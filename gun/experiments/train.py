@@ -82,6 +82,9 @@ class TrainOptions:
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
     max_steps_per_epoch: int | None = None  # for smoke runs
+    # fit the schedule to a wall-clock budget: after epoch 2, `epochs` becomes the number of epochs
+    # that fit (never more than asked), so a time-limited run (a lent GPU) still anneals its rate
+    minutes: float | None = None
     progress: bool = True
     command: str = field(default_factory=lambda: shlex.join(["gun", *sys.argv[1:]]))
 
@@ -256,6 +259,7 @@ def train(opts: TrainOptions) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, history, best = state["epoch"], state["history"], state["best"]
+        opts.epochs = state.get("epochs", opts.epochs) if opts.minutes else opts.epochs
         torch.set_rng_state(state["rng"]["torch"])
 
     net: torch.nn.Module = model
@@ -263,8 +267,10 @@ def train(opts: TrainOptions) -> dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
     sampler: DistributedSampler[int] | None = DistributedSampler(train_set, world, rank, shuffle=True, seed=opts.seed, drop_last=True) if world > 1 else None
     per_process = opts.batch_size // world
+    started = time.perf_counter()
 
-    for epoch in range(start_epoch, opts.epochs):
+    epoch = start_epoch
+    while epoch < opts.epochs:
         train_set.epoch = epoch
         lr = lr_at(opts, epoch)
         for g in optimizer.param_groups:
@@ -309,6 +315,11 @@ def train(opts: TrainOptions) -> dict:
             s = scores(cm)
             record.update(val_miou=s.miou, val_pixel_acc=s.pixel_acc,
                           val_iou={n: float(v) for n, v in zip(val_ds.class_names, s.iou)})
+        if opts.minutes and epoch == 1 and start_epoch == 0:  # the first epoch pays for warm-up: time the second
+            plan = [epochs_in_budget(opts, epoch + 1, time.perf_counter() - started, time.perf_counter() - t0)]
+            if world > 1:
+                dist.broadcast_object_list(plan, src=0)  # every process stops after the same epoch
+            opts.epochs = plan[0]
         history.append(record)
         if rank == 0:
             miou = record.get("val_miou", -1.0)
@@ -318,7 +329,7 @@ def train(opts: TrainOptions) -> dict:
             if miou > best:
                 best = miou
                 save_checkpoint(out / "best.safetensors", model, meta)
-            _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best)
+            _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best, opts.epochs)
             atomic_write_text(out / "history.json", json.dumps({"options": asdict(opts), "history": history}, indent=1))
             msg = f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['seconds']:.0f} s"
             if "val_miou" in record:
@@ -326,11 +337,22 @@ def train(opts: TrainOptions) -> dict:
             print(msg, flush=True)
         if world > 1:
             dist.barrier()
+        epoch += 1
     return {"history": history, "best": best}
 
 
+def epochs_in_budget(opts: TrainOptions, done: int, elapsed: float, last_epoch: float) -> int:
+    """How many epochs in all fit in `opts.minutes`, given `done` epochs in `elapsed` seconds and
+    the last one's seconds (10% margin for validations and the final save); never more than asked."""
+    assert opts.minutes is not None
+    more = int((opts.minutes * 60 - elapsed) / (last_epoch * 1.1))
+    epochs = max(done, min(opts.epochs, done + more))
+    print(f"--minutes {opts.minutes:g}: {last_epoch:.1f} s per epoch, {epochs} epochs in all", flush=True)
+    return epochs
+
+
 def _save_state(path: Path, model: GUN, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                epoch: int, history: list, best: float) -> None:
+                epoch: int, history: list, best: float, epochs: int) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-             "epoch": epoch, "history": history, "best": best, "rng": {"torch": torch.get_rng_state()}}
+             "epoch": epoch, "epochs": epochs, "history": history, "best": best, "rng": {"torch": torch.get_rng_state()}}
     atomic_write(path, lambda tmp: torch.save(state, tmp))  # fsync + rename: a kill never leaves half a state
