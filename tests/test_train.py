@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gun.experiments.train import TrainOptions, epochs_in_budget, lr_at, train
+from gun.experiments.train import TrainOptions, epochs_in_budget, lr_at, train, training_loss
 from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 
@@ -67,11 +67,34 @@ def test_step_schedule_is_the_papers() -> None:
     assert [lr_at(opts, e) for e in (0, 99, 100, 199, 200)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
 
 
+def test_the_auxiliary_losses_add_the_bilinear_decoding_and_the_offset_size() -> None:
+    import torch.nn.functional as F
+
+    from gun.nn.config import preset
+    from gun.nn.geometry import resample
+    from gun.nn.model import build_model
+
+    torch.manual_seed(0)
+    for name in ("gun", "bilinear"):
+        model = build_model(preset(name, encoder="efficientnet_lite0", num_classes=4, scales=(1.0, 1.0))).train()
+        x, y = torch.randn(2, 3, 64, 96), torch.randint(0, 4, (2, 64, 96))
+        out = model(x)
+        plain = resample(out.low_logits, model.logits_grid, (64, 96))  # bilinear onto the input's pixels
+        base = F.cross_entropy(out.logits, y)
+        got = training_loss(model, out, y, None, TrainOptions(aux_bilinear=0.4, offset_l1=0.1))
+        if name == "bilinear":  # no guidance: nothing to add, its loss is already the bilinear one
+            assert torch.allclose(base, F.cross_entropy(plain, y)) and torch.allclose(got, base)
+        else:
+            want = base + 0.4 * F.cross_entropy(plain, y) + 0.1 * out.offsets.abs().mean()
+            assert torch.allclose(got, want) and not torch.allclose(got, base)
+            assert torch.allclose(training_loss(model, out, y, None, TrainOptions()), base)
+
+
 def test_a_time_budget_fits_the_epochs_and_never_exceeds_the_ask() -> None:
     # 60 s budget, 2 epochs done in 10 s, the last took 5 s (+10% margin): 50 / 5.5 -> 9 more
     assert epochs_in_budget(TrainOptions(epochs=100, minutes=1), 2, 10.0, 5.0) == 11
     assert epochs_in_budget(TrainOptions(epochs=8, minutes=1), 2, 10.0, 5.0) == 8
-    assert epochs_in_budget(TrainOptions(epochs=100, minutes=0.1), 2, 10.0, 5.0) == 2  # over budget: stop now
+    assert epochs_in_budget(TrainOptions(epochs=100, minutes=0.1), 2, 10.0, 5.0) == 3  # over budget: one last epoch
 
 
 def test_a_time_budgeted_run_anneals_to_zero_within_its_plan(camvid: Path, tmp_path: Path) -> None:

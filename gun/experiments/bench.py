@@ -16,11 +16,12 @@ float16 on CUDA); each row reports the precision its backend really ran.
 
 What one timed run includes, from a normalised input tensor (batch 1, padded to the model's input
 multiple) to the label map at the frame's size:
-- gum: the network with its guidance module, the offsets resampled to the frame, the GUM sampling
-  the float32 logits, and the argmax (`--gum-mode nearest`: argmax at low resolution, then
-  equation 2 gathers labels).
+- gum: the network with its guidance module, the offsets resampled to the frame, and the labels of
+  the GUM's bilinear sampling of the float32 logits, as the app computes them (frames.decode_labels:
+  on a CPU in label space where the four source cells agree, else argmax of the sampled logits;
+  `--gum-mode nearest`: argmax at low resolution, then equation 2 gathers labels).
 - bilinear: the same network without the guidance module (a twin with the same weights, so it is
-  not computed), bilinear upsampling of the float32 logits, and the argmax.
+  not computed), and the labels of the bilinear upsampling of the float32 logits, alike.
 Excluded: reading, resizing and normalising the frame, colouring. GFLOPs come from
 gun.nn.profile.count_flops (convolutions and matmuls of one forward). `--roofline` measures the
 device's dense matmul rate in each precision used, in the same run (gun.experiments.roofline), and
@@ -53,12 +54,12 @@ from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput, build_model
 from gun.nn.profile import count_flops
 from gun.runtime.backends import Backend, check_names, create_backend, dtype_name, resolve_backend, resolve_precision
-from gun.runtime.frames import Prepared, decode, frame_offsets, padded_size
+from gun.runtime.frames import Prepared, decode_labels, frame_offsets, padded_size
 
 INCLUDES = {
-    "gum": "network incl. guidance module + GUM sampling of float32 logits + argmax",
+    "gum": "network incl. guidance module + labels of the GUM sampling of float32 logits",
     "gum-nearest": "network incl. guidance module + low-res argmax + nearest GUM on labels (eq. 2)",
-    "bilinear": "same network without the guidance module + bilinear upsampling of float32 logits + argmax",
+    "bilinear": "same network without the guidance module + labels of bilinear upsampling of float32 logits",
 }
 EXCLUDES = "frame reading, resizing and normalisation, colouring"
 
@@ -104,7 +105,7 @@ def make_runner(backend: Backend, model: GUN, decoder: str, x: Tensor, size: tup
         frame_off = frame_offsets(model, out, prep) if decoder == "gum" and gum_mode == "nearest" else None
         if frame_off is not None:  # None without guidance: the GUM is bilinear then, as decode() does
             return guided_upsample_labels(channel_argmax(low), frame_off, model.logits_grid)
-        return channel_argmax(decode(model, out, prep, "gum" if decoder == "gum" else "bilinear"))
+        return decode_labels(model, out, prep, "gum" if decoder == "gum" else "bilinear")
 
     return run
 

@@ -42,7 +42,7 @@ from gun.metrics.confusion import scores
 from gun.nn.checkpoint import CheckpointMeta, read_meta, save_checkpoint
 from gun.nn.config import preset
 from gun.nn.encoders import normalisation
-from gun.nn.model import GUN, build_model
+from gun.nn.model import GUN, GUNOutput, build_model
 from gun.runtime.frames import normalise
 
 
@@ -79,6 +79,8 @@ class TrainOptions:
     # range is multiplied by it) and at inference (recorded in the checkpoint as its input_size)
     input_scale: float = 1.0
     class_weights: str = "none"  # "none" | "median-freq" | "sqrt-median-freq" (from the training labels)
+    aux_bilinear: float = 0.0  # GUN only: weight of the loss of its bilinearly decoded logits
+    offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
     max_steps_per_epoch: int | None = None  # for smoke runs
@@ -269,8 +271,16 @@ def train(opts: TrainOptions) -> dict:
     per_process = opts.batch_size // world
     started = time.perf_counter()
 
-    epoch = start_epoch
+    epoch, epoch_started = start_epoch, started
     while epoch < opts.epochs:
+        now = time.perf_counter()
+        if opts.minutes and epoch == 2 and start_epoch == 0:
+            # the first epoch pays for warm-up: time the second, all of it (loader start, saves)
+            plan = [epochs_in_budget(opts, epoch, now - started, now - epoch_started)]
+            if world > 1:
+                dist.broadcast_object_list(plan, src=0)  # every process stops after the same epoch
+            opts.epochs = plan[0]
+        epoch_started = now
         train_set.epoch = epoch
         lr = lr_at(opts, epoch)
         for g in optimizer.param_groups:
@@ -292,8 +302,7 @@ def train(opts: TrainOptions) -> dict:
             x = normalise(x.to(device, non_blocking=True), mean, std).contiguous(memory_format=torch.channels_last)
             y = y.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = net(x).logits
-            loss = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE)
+                loss = training_loss(model, net(x), y, weights, opts)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch + 1}, step {step + 1}: the loss is {loss.item()}; training stopped, "
                                          f"the last good checkpoint is kept in {out}: lower --lr or use --precision fp32")
@@ -315,11 +324,6 @@ def train(opts: TrainOptions) -> dict:
             s = scores(cm)
             record.update(val_miou=s.miou, val_pixel_acc=s.pixel_acc,
                           val_iou={n: float(v) for n, v in zip(val_ds.class_names, s.iou)})
-        if opts.minutes and epoch == 1 and start_epoch == 0:  # the first epoch pays for warm-up: time the second
-            plan = [epochs_in_budget(opts, epoch + 1, time.perf_counter() - started, time.perf_counter() - t0)]
-            if world > 1:
-                dist.broadcast_object_list(plan, src=0)  # every process stops after the same epoch
-            opts.epochs = plan[0]
         history.append(record)
         if rank == 0:
             miou = record.get("val_miou", -1.0)
@@ -341,12 +345,30 @@ def train(opts: TrainOptions) -> dict:
     return {"history": history, "best": best}
 
 
+def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
+    """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance), plus for a GUN:
+    `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
+    map to the image, so the offsets cannot learn a global shift of it) and `offset_l1` x the mean
+    |offset| in low-resolution pixels (offsets only where they pay: near boundaries)."""
+    assert out.logits is not None
+    loss = F.cross_entropy(out.logits.float(), y, weight=weights, ignore_index=IGNORE)
+    if out.offsets is None:
+        return loss
+    if opts.aux_bilinear:
+        plain = model.decode(out.low_logits, None, (y.shape[-2], y.shape[-1]))
+        loss = loss + opts.aux_bilinear * F.cross_entropy(plain.float(), y, weight=weights, ignore_index=IGNORE)
+    if opts.offset_l1:
+        loss = loss + opts.offset_l1 * out.offsets.float().abs().mean()
+    return loss
+
+
 def epochs_in_budget(opts: TrainOptions, done: int, elapsed: float, last_epoch: float) -> int:
     """How many epochs in all fit in `opts.minutes`, given `done` epochs in `elapsed` seconds and
-    the last one's seconds (10% margin for validations and the final save); never more than asked."""
+    the last one's seconds (10% margin); at least one more (the last epoch validates and anneals),
+    never more than asked."""
     assert opts.minutes is not None
     more = int((opts.minutes * 60 - elapsed) / (last_epoch * 1.1))
-    epochs = max(done, min(opts.epochs, done + more))
+    epochs = min(opts.epochs, done + max(1, more))
     print(f"--minutes {opts.minutes:g}: {last_epoch:.1f} s per epoch, {epochs} epochs in all", flush=True)
     return epochs
 

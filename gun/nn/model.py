@@ -15,14 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple, cast
 
+import torch
 from torch import Tensor, nn
 
 from gun.nn.config import GUNConfig
 from gun.nn.decoders.fusion import FusionModule
 from gun.nn.decoders.guidance import FusionGuidance, GuidanceModule, HighResGuidance, LargeRFGuidance
 from gun.nn.encoders import EncoderModule, build_encoder, imagenet_state_dict
-from gun.nn.geometry import IDENTITY, Grid, branch_grid, input_multiple, resample, scale_input
+from gun.nn.geometry import IDENTITY, Grid, branch_grid, input_multiple, resample, sample_positions, scale_input
 from gun.nn.gum import Mode, guided_upsample
+from gun.nn.sampled_labels import bilinear_labels
 
 
 class Features(NamedTuple):
@@ -148,6 +150,20 @@ class GUN(nn.Module):
         if offsets is None:
             return resample(low_logits, placement, size)
         return guided_upsample(low_logits, offsets, mode, placement)
+
+    def decode_labels(self, low_logits: Tensor, offsets: Tensor | None, size: tuple[int, int], target: Grid = IDENTITY) -> Tensor:
+        """Output labels (N, H, W): channel_argmax(decode(...)) in bilinear mode; on a CPU computed in
+        label space wherever the four source cells agree (gun.nn.sampled_labels)."""
+        if low_logits.is_cuda:  # dense is fast there, and the sparse path's nonzero() would sync
+            return self.decode(low_logits, offsets, size, target).max(1).indices
+        placement = self.logits_grid.within(target)
+        H, W = size
+        dtype = torch.promote_types(low_logits.dtype, torch.float32)
+        ys, xs = sample_positions(placement, size, low_logits.device, dtype)
+        px, py = xs.view(1, 1, W), ys.view(1, H, 1)
+        if offsets is not None:  # the same arithmetic as guided_upsample's
+            px, py = px + offsets[:, 0].to(dtype), py + offsets[:, 1].to(dtype)
+        return bilinear_labels(low_logits.to(dtype), px, py)
 
     def load_encoder_imagenet(self, path: str | Path | None = None) -> None:
         """Initialise every encoder branch from ImageNet weights (see gun.nn.encoders)."""

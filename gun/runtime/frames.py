@@ -104,10 +104,20 @@ def decode(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum",
     "shift": the GUM with its offsets replaced by their per-image mean, i.e. bilinear upsampling
     translated as a whole (separates what one global translation gains from per-pixel steering).
     `offsets`: frame_offsets(), when the caller already has them."""
-    if decoder != "bilinear" and out.offsets is not None:
-        offsets = frame_offsets(model, out, prep) if offsets is None else offsets
-        if decoder == "shift" and offsets is not None:  # never None here: out.offsets is not
-            offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)
-    else:
-        offsets = None
-    return model.decode(out.low_logits.float(), offsets, prep.size, prep.target, mode)
+    return model.decode(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size, prep.target, mode)
+
+
+def decode_labels(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum", offsets: Tensor | None = None) -> Tensor:
+    """Frame-resolution labels (N, H, W): channel_argmax(decode(...)) (bilinear mode), computed
+    in label space except near label boundaries (gun.nn.sampled_labels): what eval and the app use."""
+    return model.decode_labels(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size, prep.target)
+
+
+def decoder_offsets(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder, offsets: Tensor | None = None) -> Tensor | None:
+    """The frame-resolution offsets `decoder` samples with (None: bilinear upsampling)."""
+    if decoder == "bilinear" or out.offsets is None:
+        return None
+    offsets = frame_offsets(model, out, prep) if offsets is None else offsets
+    if decoder == "shift" and offsets is not None:  # never None here: out.offsets is not
+        offsets = offsets.mean((2, 3), keepdim=True).expand_as(offsets)
+    return offsets

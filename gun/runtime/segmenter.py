@@ -11,7 +11,8 @@ size, aligned with it. `input_size` overrides the checkpoint's (None there = the
 
 Both decoders come from one encoder pass: the backend (gun.runtime.backends: torch, onnxruntime,
 openvino; "auto" = the fastest installed for the device) gives the low-resolution logits and the
-offsets, which are then upsampled twice in torch, by the GUM and bilinearly. Backend, device and
+offsets, which are then upsampled twice in torch, by the GUM and bilinearly, to labels
+(gun.nn.sampled_labels: label space except near boundaries; exactly argmax of the upsampled logits). Backend, device and
 precision switch at run time: `seg.to(device, dtype, backend)`.
 """
 
@@ -27,12 +28,12 @@ import numpy as np
 import torch
 
 from gun.nn.checkpoint import CheckpointMeta, load_model
-from gun.nn.gum import guided_upsample, guided_upsample_labels
+from gun.nn.gum import guided_upsample_labels
 from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput
 from gun.runtime.backends import Backend, check_names, create_backend, dtype_name
 from gun.runtime.device import resolve_device
-from gun.runtime.frames import decode, frame_offsets, prepare, resolve_input_size, to_tensor
+from gun.runtime.frames import decode, decode_labels, frame_offsets, prepare, resolve_input_size, to_tensor
 from gun.runtime.result import FrameResult
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -138,19 +139,18 @@ class Segmenter:
             low = low.to(self.device)  # (1, C, h, w) float32
             out = GUNOutput(None, low, low_offsets.to(self.device) if low_offsets is not None else None)
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
-            bilinear_logits = decode(model, out, prep, "bilinear")
-            labels_bilinear = channel_argmax(bilinear_logits)[0]
-            gum_logits: torch.Tensor | None = bilinear_logits
+            # labels straight from the logits in label space where the source cells agree (exact)
+            labels_bilinear = decode_labels(model, out, prep, "bilinear")[0]
             placement = model.logits_grid.within(prep.target)
             if offsets is None:
                 labels_gum = labels_bilinear
             elif self.gum_mode == "nearest":
                 labels_gum = guided_upsample_labels(channel_argmax(low), offsets, placement)[0]
-                gum_logits = guided_upsample(low, offsets, "nearest", placement) if probabilities else None
             else:
-                gum_logits = guided_upsample(low, offsets, "bilinear", placement)  # (1, C, H, W)
-                labels_gum = channel_argmax(gum_logits)[0]
-            probs = gum_logits.softmax(1)[0] if probabilities and gum_logits is not None else None
+                labels_gum = decode_labels(model, out, prep, "gum", offsets)[0]
+            probs = None
+            if probabilities:
+                probs = decode(model, out, prep, "gum", offsets, self.gum_mode).softmax(1)[0]
             result = FrameResult(
                 labels_gum=labels_gum.to(torch.uint8).cpu().numpy(),
                 labels_bilinear=labels_bilinear.to(torch.uint8).cpu().numpy(),
