@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
                    help="checkpoint (.safetensors); a bilinear_effnet_camvid.safetensors beside it is shown as the twin")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                   help="auto: bfloat16 on a CPU with native bf16 (AMX, AVX512-BF16), float32 on other CPUs, float16 on CUDA")
     p.add_argument("--view", choices=VIEWS, default="single", help="offsets: the learned offsets as flow colours and arrows")
     p.add_argument("--guidance", action="store_true", help="start with the offset arrows shown")
     p.add_argument("--frames", type=int, metavar="N", help="quit after drawing N frames")

@@ -43,7 +43,7 @@ class AppState(QObject):
     source: Field[str] = Field("")  # spec given to gun.io.video.open_source, "" = none
     weights: Field[str] = Field("")  # checkpoint path
     device: Field[str] = Field("auto")  # "auto" | "cpu" | "cuda"
-    dtype: Field[str] = Field("float32")  # "float32" | "bfloat16" | "float16"
+    dtype: Field[str] = Field("auto")  # "auto" until a model is loaded, then what it runs: "float32" | "bfloat16" | "float16"
     playing: Field[bool] = Field(True)
     loop: Field[bool] = Field(True)  # restart videos at their end
 

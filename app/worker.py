@@ -78,7 +78,7 @@ class Worker(QObject):
         """Open a source spec (path, "camera:N") or an already built FrameSource."""
         self._open.emit(spec)
 
-    def load_weights(self, path: str, device: str = "auto", dtype: str = "float32") -> None:
+    def load_weights(self, path: str, device: str = "auto", dtype: str = "auto") -> None:
         """Load a checkpoint, and its bilinear twin when one sits beside it (app.messages.twin_path)."""
         self._load.emit(str(path), device, dtype)
 

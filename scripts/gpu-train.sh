@@ -37,7 +37,7 @@ LOG="$WORK/log.txt"
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >> "$LOG" 2>&1
 
 common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK" --epochs "$EPOCHS" --minutes "$MINUTES"
-        --batch-size 8 --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY"
+        --batch-size 8 --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY" --save-every "${SAVE_EVERY:-10}"
         --class-weights sqrt-median-freq --encoder-weights "$PACK/efficientnet_lite0_imagenet_fp16.pth" --precision "$PRECISION" --no-progress)
 [ -n "${MAX_STEPS:-}" ] && common+=(--max-steps "$MAX_STEPS")
 

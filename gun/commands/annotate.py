@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="stop after N frames (required for cameras)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                   help="auto: bfloat16 on a CPU with native bf16, float32 on other CPUs, float16 on CUDA")
     p.add_argument("--backend", default="auto", help="network backend: auto, torch, onnxruntime or openvino (gun.runtime.backends)")
     p.add_argument("--gum-mode", choices=("bilinear", "nearest"), default="bilinear",
                    help="GUM sampling at inference (bilinear = as trained; nearest = faster, label space)")

@@ -49,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", choices=("auto", "yes", "no"), default="auto",
                    help="decode the training split once into memory (auto: when it fits in 2 GiB)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--save-every", type=int, default=1, help="epochs between saves of last.safetensors and the resume state")
     p.add_argument("--max-steps", type=int, help="cap steps per epoch (smoke runs)")
     p.add_argument("--minutes", type=float, help="wall-clock budget: after epoch 2, train only the epochs that fit "
                    "(at most --epochs), the schedule fitted to them")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         color_jitter=args.color_jitter, lighting=args.lighting,
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,
         train_split=args.train_split, val_split=args.val_split, val_every=args.val_every, workers=args.workers,
-        precision=args.precision, seed=args.seed, resume=args.resume, max_steps_per_epoch=args.max_steps, minutes=args.minutes,
+        precision=args.precision, seed=args.seed, resume=args.resume, save_every=args.save_every, max_steps_per_epoch=args.max_steps, minutes=args.minutes,
         init=args.init, input_scale=args.input_scale, class_weights=args.class_weights, aux_bilinear=args.aux_bilinear, offset_l1=args.offset_l1, cache=args.cache,
         progress=not args.no_progress,
     )

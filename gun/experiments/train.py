@@ -83,6 +83,7 @@ class TrainOptions:
     offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
+    save_every: int = 1  # epochs between last.safetensors + train_state.pt (short GPU epochs: saving costs more)
     max_steps_per_epoch: int | None = None  # for smoke runs
     # fit the schedule to a wall-clock budget: after epoch 2, `epochs` becomes the number of epochs
     # that fit (never more than asked), so a time-limited run (a lent GPU) still anneals its rate
@@ -228,6 +229,8 @@ def train(opts: TrainOptions) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     if opts.input_scale <= 0:
         raise ValueError(f"--input-scale must be positive, got {opts.input_scale}")
+    if opts.save_every < 1 or (opts.minutes is not None and opts.minutes <= 0):
+        raise ValueError(f"--save-every must be at least 1 and --minutes positive, got {opts.save_every} and {opts.minutes}")
     scale_range = None if opts.random_scale is None else tuple(s * opts.input_scale for s in opts.random_scale)
     aug = Augmentation(crop=tuple(opts.crop), scale=scale_range, flip=opts.flip,  # type: ignore[arg-type]
                        color_jitter=opts.color_jitter, lighting=opts.lighting)
@@ -329,11 +332,12 @@ def train(opts: TrainOptions) -> dict:
             miou = record.get("val_miou", -1.0)
             metrics = {"epoch": epoch + 1, f"{opts.val_split}_miou": miou if miou >= 0 else None}
             meta = make_meta(opts, model, train_ds, metrics)
-            save_checkpoint(out / "last.safetensors", model, meta)
             if miou > best:
                 best = miou
                 save_checkpoint(out / "best.safetensors", model, meta)
-            _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best, opts.epochs)
+            if (epoch + 1) % opts.save_every == 0 or epoch + 1 == opts.epochs:
+                save_checkpoint(out / "last.safetensors", model, meta)
+                _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best, opts.epochs)
             atomic_write_text(out / "history.json", json.dumps({"options": asdict(opts), "history": history}, indent=1))
             msg = f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['seconds']:.0f} s"
             if "val_miou" in record:
