@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET", 520))  # the whole script; gpu-check.sh kills it 20 s later
+BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET", "520"))  # the whole script; gpu-check.sh kills it 20 s later
 EFFNET = ROOT / "weights" / "gun_effnet_camvid.safetensors"
 VIDEO = ROOT / "assets" / "vtest.avi"
 

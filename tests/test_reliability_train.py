@@ -51,7 +51,7 @@ def test_an_interrupted_state_save_keeps_the_previous_state(tmp_path: Path, monk
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     path = tmp_path / "train_state.pt"
-    training._save_state(path, model, optimizer, scaler, 1, [{"epoch": 1}], 0.5)
+    training._save_state(path, model, optimizer, scaler, 1, [{"epoch": 1}], 0.5, 2)
     before = path.read_bytes()
     real_save = torch.save
 
@@ -63,7 +63,7 @@ def test_an_interrupted_state_save_keeps_the_previous_state(tmp_path: Path, monk
 
     monkeypatch.setattr(torch, "save", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        training._save_state(path, model, optimizer, scaler, 2, [{"epoch": 1}, {"epoch": 2}], 0.6)
+        training._save_state(path, model, optimizer, scaler, 2, [{"epoch": 1}, {"epoch": 2}], 0.6, 2)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train_state.pt"]
     assert torch.load(path, weights_only=True)["epoch"] == 1

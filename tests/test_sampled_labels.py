@@ -48,7 +48,6 @@ def test_separable_positions_broadcast_like_plain_upsampling() -> None:
 
 def test_gum_labels_of_a_model_equal_argmax_of_its_logits() -> None:
     from gun.nn.config import preset
-
     from tests.conftest import calibrated_model
 
     model = calibrated_model(preset("gun", encoder="efficientnet_lite0", num_classes=6, scales=(1.0, 1.0)), calibration=(2, 64, 96))
