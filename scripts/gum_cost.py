@@ -1,0 +1,73 @@
+"""Where the GUM's extra time goes on a CPU: the network with and without its guidance module
+(OpenVINO, float32, timed alternately), the offsets' resampling to the frame, and the labels of
+each decoder (gun.nn.sampled_labels), for the shipped model at its inference size.
+
+    python scripts/gum_cost.py            # nothing else may run
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gun.experiments.bench import without_guidance
+from gun.experiments.export import smooth_frame
+from gun.nn.checkpoint import load_model
+from gun.nn.geometry import IDENTITY
+from gun.nn.layers import channel_argmax
+from gun.nn.model import GUNOutput
+from gun.nn.sampled_labels import agreed_labels
+from gun.runtime.backends import create_backend
+from gun.runtime.frames import Prepared, decode_labels, frame_offsets, padded_size
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "gun_effnet_camvid.safetensors"
+
+
+def median_ms(f: Callable[[], object], runs: int = 15) -> float:
+    f()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    model, meta = load_model(WEIGHTS)
+    H, W = meta.input_size or (540, 720)
+    x = smooth_frame(padded_size(H, W, model.input_multiple))
+    prep = Prepared(x, (H, W), IDENTITY)
+    cpu = torch.device("cpu")
+    gum_net = create_backend("openvino", model, cpu, "float32")
+    plain_net = create_backend("openvino", without_guidance(model).eval(), cpu, "float32")
+    with torch.inference_mode():
+        low, offsets = gum_net.run(x)
+        plain_low, _ = plain_net.run(x)
+        gum_out, plain_out = GUNOutput(None, low, offsets), GUNOutput(None, plain_low, None)
+        frame_off = frame_offsets(model, gum_out, prep)
+        times: dict[str, list[float]] = {"gum": [], "bilinear": []}
+        for i in range(20):  # alternately, the order flipping every round
+            pair = [("gum", gum_net), ("bilinear", plain_net)]
+            for name, net in pair if i % 2 else pair[::-1]:
+                t0 = time.perf_counter()
+                net.run(x)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+        g, b = statistics.median(times["gum"]), statistics.median(times["bilinear"])
+        print(f"network (OpenVINO, alternating): with guidance {g:.1f} ms, without {b:.1f} ms, ratio {g / b:.3f}")
+        print(f"offsets resampled to {H}x{W}: {median_ms(lambda: frame_offsets(model, gum_out, prep)):.2f} ms")
+        print(f"GUM labels: {median_ms(lambda: decode_labels(model, gum_out, prep, 'gum', frame_off)):.2f} ms, "
+              f"bilinear labels: {median_ms(lambda: decode_labels(model, plain_out, prep, 'bilinear')):.2f} ms")
+        agreed = float((agreed_labels(channel_argmax(low)) >= 0).float().mean())
+        print(f"low-resolution cells whose 2x2 square agrees on a label: {agreed:.1%} (the rest read all channels)")
+
+
+if __name__ == "__main__":
+    main()
