@@ -24,6 +24,7 @@ from gun.nn.decoders.guidance import FusionGuidance, GuidanceModule, HighResGuid
 from gun.nn.encoders import EncoderModule, build_encoder, imagenet_state_dict
 from gun.nn.geometry import IDENTITY, Grid, branch_grid, input_multiple, resample, sample_positions, scale_input
 from gun.nn.gum import Mode, guided_upsample
+from gun.nn.layers import channel_argmax
 from gun.nn.sampled_labels import bilinear_labels
 
 
@@ -155,7 +156,7 @@ class GUN(nn.Module):
         """Output labels (N, H, W): channel_argmax(decode(...)) in bilinear mode; on a CPU computed in
         label space wherever the four source cells agree (gun.nn.sampled_labels)."""
         if low_logits.is_cuda:  # dense is fast there, and the sparse path's nonzero() would sync
-            return self.decode(low_logits, offsets, size, target).max(1).indices
+            return channel_argmax(self.decode(low_logits, offsets, size, target))
         placement = self.logits_grid.within(target)
         H, W = size
         dtype = torch.promote_types(low_logits.dtype, torch.float32)

@@ -109,7 +109,8 @@ def decode(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum",
 
 def decode_labels(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum", offsets: Tensor | None = None) -> Tensor:
     """Frame-resolution labels (N, H, W): channel_argmax(decode(...)) (bilinear mode), computed
-    in label space except near label boundaries (gun.nn.sampled_labels): what eval and the app use."""
+    in label space except near label boundaries (gun.nn.sampled_labels): what the app, gun annotate
+    and gun bench use (gun eval and gun predict keep the logits, for TTA)."""
     return model.decode_labels(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size, prep.target)
 
 
