@@ -106,6 +106,38 @@ def test_a_ramp_lands_on_the_right_pixels(grid: Grid, target: Grid) -> None:
     torch.testing.assert_close(guided_upsample(ramp, zero, "bilinear", grid.within(target)), out[None])
 
 
+def _lerp_weights(n: int, N: int, stride: float, origin: float) -> torch.Tensor:
+    """(N, n) matrix of 1-D bilinear sampling with the border clamp, written out plainly: output
+    pixel j reads position (j - origin) / stride, clamped to [0, n - 1]."""
+    m = torch.zeros(N, n, dtype=torch.float64)
+    for j in range(N):
+        pos = min(max((j - origin) / stride, 0.0), n - 1.0)
+        i0 = int(pos)
+        i1 = min(i0 + 1, n - 1)
+        m[j, i0] += 1 - (pos - i0)
+        m[j, i1] += pos - i0
+    return m
+
+
+@pytest.mark.parametrize("placement,hw,HW", [
+    (Grid.regular(4.0), (17, 23), (68, 92)),        # the guidance module's stride 8 -> 2
+    (Grid.regular(4.0), (17, 23), (65, 90)),        # output shorter than the cells' span
+    (Grid((2.0, 3.0), (5.0, -4.0)), (6, 7), (20, 25)),  # border on both sides
+    (Grid.regular(1.0, 2.0), (5, 6), (9, 9)),
+    (Grid.regular(8.0, -100.0), (4, 5), (6, 7)),    # the output lies wholly past the map's end
+    (Grid.regular(2.0, 50.0), (4, 5), (6, 7)),      # ... and wholly before its start
+    (Grid.regular(8.0), (1, 1), (8, 8)),            # one cell
+])
+def test_resampling_onto_whole_pixels_is_bilinear_with_border_clamp(placement: Grid, hw: tuple[int, int], HW: tuple[int, int]) -> None:
+    """Cells on whole output pixels take resample's interpolation path (not grid_sample): it must
+    be the same separable bilinear sampling, border clamp included."""
+    x = torch.randn(2, 3, *hw, dtype=torch.float64)
+    my = _lerp_weights(hw[0], HW[0], placement.stride[0], placement.origin[0])
+    mx = _lerp_weights(hw[1], HW[1], placement.stride[1], placement.origin[1])
+    want = torch.einsum("Yy,ncyx,Xx->ncYX", my, x, mx)
+    torch.testing.assert_close(resample(x, placement, HW), want)
+
+
 @pytest.mark.parametrize("encoder,scales,multiple", [
     ("efficientnet_lite0", (1.0, 1.0), 32), ("efficientnet_lite0", (1.0, 0.5), 64), ("efficientnet_lite0", (0.25,), 128),
     ("drn_d_22", (0.5, 0.25), 32), ("drn_d_22", (1.0, 0.5), 16), ("drn_d_22", (1.0, 0.5, 0.25), 32),

@@ -77,15 +77,20 @@ def test_the_auxiliary_losses_add_the_bilinear_decoding_and_the_offset_size() ->
     torch.manual_seed(0)
     for name in ("gun", "bilinear"):
         model = build_model(preset(name, encoder="efficientnet_lite0", num_classes=4, scales=(1.0, 1.0))).train()
+        if model.guidance is not None:  # the head starts at zero offsets: give them some size and a mean
+            torch.nn.init.normal_(model.guidance.head.conv.weight, std=0.2)
+            torch.nn.init.constant_(model.guidance.head.conv.bias, 0.3)
         x, y = torch.randn(2, 3, 64, 96), torch.randint(0, 4, (2, 64, 96))
         out = model(x)
         plain = resample(out.low_logits, model.logits_grid, (64, 96))  # bilinear onto the input's pixels
         base = F.cross_entropy(out.logits, y)
-        got = training_loss(model, out, y, None, TrainOptions(aux_bilinear=0.4, offset_l1=0.1))
+        got = training_loss(model, out, y, None, TrainOptions(aux_bilinear=0.4, offset_l1=0.1, offset_mean=0.5))
         if name == "bilinear":  # no guidance: nothing to add, its loss is already the bilinear one
             assert torch.allclose(base, F.cross_entropy(plain, y)) and torch.allclose(got, base)
         else:
-            want = base + 0.4 * F.cross_entropy(plain, y) + 0.1 * out.offsets.abs().mean()
+            mean_offset = [out.offsets[i].mean((1, 2)) for i in range(2)]  # each image's (x, y) translation
+            want = (base + 0.4 * F.cross_entropy(plain, y) + 0.1 * out.offsets.abs().mean()
+                    + 0.5 * sum(float(torch.hypot(m[0], m[1])) for m in mean_offset) / 2)
             assert torch.allclose(got, want) and not torch.allclose(got, base)
             assert torch.allclose(training_loss(model, out, y, None, TrainOptions()), base)
 

@@ -81,6 +81,7 @@ class TrainOptions:
     class_weights: str = "none"  # "none" | "median-freq" | "sqrt-median-freq" (from the training labels)
     aux_bilinear: float = 0.0  # GUN only: weight of the loss of its bilinearly decoded logits
     offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
+    offset_mean: float = 0.0  # GUN only: weight of the length of each image's mean offset
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
     save_every: int = 1  # epochs between last.safetensors + train_state.pt (short GPU epochs: saving costs more)
@@ -352,8 +353,11 @@ def train(opts: TrainOptions) -> dict:
 def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
     """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance), plus for a GUN:
     `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
-    map to the image, so the offsets cannot learn a global shift of it) and `offset_l1` x the mean
-    |offset| in low-resolution pixels (offsets only where they pay: near boundaries)."""
+    map to the image, so the offsets cannot learn a global shift of it), `offset_l1` x the mean
+    |offset| in low-resolution pixels (offsets only where they pay: near boundaries) and
+    `offset_mean` x the length of each image's mean offset. A translation of the whole map is free
+    to the GUN (the offsets can undo it), so training drifts into one; the last term removes exactly
+    that freedom without asking the logits to serve bilinear decoding too."""
     assert out.logits is not None
     loss = F.cross_entropy(out.logits.float(), y, weight=weights, ignore_index=IGNORE)
     if out.offsets is None:
@@ -363,6 +367,8 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
         loss = loss + opts.aux_bilinear * F.cross_entropy(plain.float(), y, weight=weights, ignore_index=IGNORE)
     if opts.offset_l1:
         loss = loss + opts.offset_l1 * out.offsets.float().abs().mean()
+    if opts.offset_mean:
+        loss = loss + opts.offset_mean * out.offsets.float().mean((2, 3)).norm(dim=1).mean()
     return loss
 
 

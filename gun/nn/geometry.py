@@ -108,6 +108,8 @@ def resample(x: Tensor, placement: Grid, size: Sequence[int]) -> Tensor:
     if _close(placement, Grid.centred((h, w), (H, W))):
         # the same positions as F.interpolate's, which is faster than grid_sample
         return F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False)
+    if _whole_number(*placement.stride, *placement.origin) and min(placement.stride) >= 1:
+        return _upsample_on_cells(x, placement, H, W)
     dtype = torch.promote_types(x.dtype, torch.float32)
     grid = _resample_grid(placement, h, w, H, W, x.device, dtype).expand(x.shape[0], H, W, 2)
     return F.grid_sample(x.to(dtype), grid, mode="bilinear", padding_mode="border", align_corners=False).to(x.dtype)
@@ -120,6 +122,28 @@ def _resample_grid(placement: Grid, h: int, w: int, H: int, W: int, device: torc
     with torch.inference_mode(False), torch.no_grad():
         ys, xs = sample_positions(placement, (H, W), device, dtype)
         return normalised_grid(xs.view(1, 1, W).expand(1, H, W), ys.view(1, H, 1).expand(1, H, W), h, w)
+
+
+def _upsample_on_cells(x: Tensor, placement: Grid, H: int, W: int) -> Tensor:
+    """`resample` when cell i sits on output pixel o + k*i with whole k and o (the encoders' own grids
+    upsampled to finer ones: the fusion and guidance modules, the offsets at the input's size). Output
+    pixel o + m then reads position m/k, which `align_corners=True` interpolation onto k*(h-1) + 1
+    pixels gives exactly; pixels outside that span take the border value (replicate padding).
+    Separable interpolation is about twice as fast as grid_sample in torch, and more in OpenVINO."""
+    h, w = x.shape[-2:]
+    (ky, kx), (oy, ox) = (int(k) for k in placement.stride), (int(o) for o in placement.origin)
+    y = F.interpolate(x, size=(ky * (h - 1) + 1, kx * (w - 1) + 1), mode="bilinear", align_corners=True)
+    # crop what lies before the output's first pixel (negative origin), then pad or crop to H x W;
+    # at least one row and column stay, for outputs that lie wholly beyond the map's border
+    y = y[..., min(max(-oy, 0), y.shape[-2] - 1):, min(max(-ox, 0), y.shape[-1] - 1):]
+    top, left = min(max(oy, 0), H - 1), min(max(ox, 0), W - 1)
+    y = y[..., :H - top, :W - left]
+    pad = (left, W - left - y.shape[-1], top, H - top - y.shape[-2])
+    return F.pad(y, pad, mode="replicate") if any(pad) else y
+
+
+def _whole_number(*values: float) -> bool:
+    return all(float(v).is_integer() for v in values)
 
 
 def _close(a: Grid, b: Grid) -> bool:
