@@ -146,6 +146,10 @@ def test_offset_lengths_near_and_away_from_boundaries() -> None:
     stats = OffsetsNearBoundaries(near=3)
     stats.update(steer, lab)
     assert stats.report()["elsewhere"] == 0.0 and stats.report()["near_boundary"] == pytest.approx(2.0)
+    # by distance: columns 9 and 10 are 1 px from the edge, 8 and 11 are 2 px, 7 and 12 are 3 px
+    profile = stats.report()["profile"]
+    assert profile["<=1"] == profile["<=2"] == profile["<=3"] == pytest.approx(2.0)
+    assert profile["<=5"] == profile["<=8"] == profile["<=12"] == 0.0 and profile[">40"] is None
     lab[0, 0] = 255  # ignored pixels count nowhere
     stats = OffsetsNearBoundaries(near=3)
     stats.update(shift, lab)

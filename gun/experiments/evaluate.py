@@ -242,4 +242,6 @@ def format_table(report: dict[str, Any]) -> str:
     if off and off["near_boundary"] is not None and off["elsewhere"]:
         lines.append(f"mean |offset| within {off['within_px']:g} px of a boundary {off['near_boundary']:.3f}, elsewhere "
                      f"{off['elsewhere']:.3f} low-res px: ratio {off['ratio']:.2f}")
+        bands = ", ".join(f"{band} {v:.2f}" for band, v in off.get("profile", {}).items() if v is not None)
+        lines.append(f"mean |offset| by distance to a boundary (px): {bands}")
     return "\n".join(lines)

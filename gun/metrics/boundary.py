@@ -58,12 +58,17 @@ def band_mious(cms: np.ndarray) -> list[float | None]:
 class OffsetsNearBoundaries:
     """Do the offsets steer pixels or shift the map? Mean offset length (low-resolution pixels) of
     the labelled pixels within `near` pixels of a ground-truth boundary, against all others. A
-    global shift gives a ratio near 1; offsets that act at edges give a ratio well above it."""
+    global shift gives a ratio near 1; offsets that act at edges give a ratio well above it. Also
+    the mean length by distance to the boundary (`profile`, bands up to each of `edges` pixels and
+    beyond the last), which shows where the offsets act."""
 
-    def __init__(self, near: float = 3.0) -> None:
+    def __init__(self, near: float = 3.0, edges: Sequence[float] = (1, 2, 3, 5, 8, 12, 20, 40)) -> None:
         self.near = near
+        self.edges = np.asarray(edges, np.float64)
         self.sums = np.zeros(2)  # near, elsewhere
         self.counts = np.zeros(2, np.int64)
+        self.band_sums = np.zeros(len(self.edges) + 1)
+        self.band_counts = np.zeros(len(self.edges) + 1, np.int64)
 
     def update(self, offsets: np.ndarray, target: np.ndarray, ignore: int = IGNORE) -> None:
         """offsets (2, H, W), target (H, W) ground truth of the same frame."""
@@ -73,8 +78,13 @@ class OffsetsNearBoundaries:
         for k, mask in enumerate((labelled & (dist <= self.near), labelled & (dist > self.near))):
             self.sums[k] += float(length[mask].sum())
             self.counts[k] += int(mask.sum())
+        band = np.searchsorted(self.edges, dist[labelled], side="left")  # the first edge >= dist
+        self.band_sums += np.bincount(band, weights=length[labelled], minlength=len(self.band_sums))
+        self.band_counts += np.bincount(band, minlength=len(self.band_counts))
 
-    def report(self) -> dict[str, float | None]:
+    def report(self) -> dict[str, object]:
         near, far = (float(s / c) if c else None for s, c in zip(self.sums, self.counts))
         ratio = near / far if near is not None and far else None
-        return {"within_px": self.near, "near_boundary": near, "elsewhere": far, "ratio": ratio}
+        names = [f"<={e:g}" for e in self.edges] + [f">{self.edges[-1]:g}"]
+        profile = {n: (float(s / c) if c else None) for n, s, c in zip(names, self.band_sums, self.band_counts)}
+        return {"within_px": self.near, "near_boundary": near, "elsewhere": far, "ratio": ratio, "profile": profile}
