@@ -129,6 +129,11 @@ def time_alternating(runners: dict[str, Callable[[], Tensor]], warmup: int, runs
     return times
 
 
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    """Median over rounds of a[i] / b[i], for two runners timed alternately (time_alternating)."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
 def summarise(ms: Sequence[float]) -> dict[str, float]:
     median = statistics.median(ms)
     return {"ms_median": median, "ms_p90": float(np.percentile(ms, 90)), "ms_mean": statistics.fmean(ms),
@@ -218,7 +223,9 @@ def benchmark(model: GUN, size: tuple[int, int], device: torch.device, dtype: st
         "cpu_flags_bf16": sorted(f for f in ("amx_bf16", "avx512_bf16") if f in _flags()),
     }
     if "gum" in decoders and "bilinear" in decoders:
-        report["ratio_gum_over_bilinear"] = {b: per["gum"]["ms_median"] / per["bilinear"]["ms_median"] for b, per in rows.items()}
+        # the median of each round's ratio: a GUM run and its bilinear run are neighbours in time, so a
+        # machine that drifts (shared hosts swing by a quarter within a minute) cancels out of each pair
+        report["ratio_gum_over_bilinear"] = {b: paired_ratio(per["gum"]["ms_all"], per["bilinear"]["ms_all"]) for b, per in rows.items()}
     return report
 
 
@@ -242,7 +249,7 @@ def format_table(report: dict[str, Any]) -> str:
             floor = f"{r['floor_ms']:>10.2f}{r['multiple_of_floor']:>9.1f}" if "floor_ms" in r else f"{'-':>10}{'-':>9}"
             lines.append(f"{b:<12}{d:<10}{r['dtype']:<10}{r['ms_median']:>10.2f}{r['ms_p90']:>9.2f}{r['fps']:>9.1f}{r['gflops']:>8.2f}{floor}")
     for b, ratio in (report.get("ratio_gum_over_bilinear") or {}).items():
-        lines.append(f"GUM / bilinear time ({b}): {ratio:.3f} (measured alternately in one run)")
+        lines.append(f"GUM / bilinear time ({b}): {ratio:.3f} (median of the per-round ratios, timed alternately in one run)")
     for dt, rate in (report.get("roofline") or {}).items():
         lines.append(f"matmul rate {dt}: {rate['tflops']:.3f} TFLOP/s ({rate['n']}^3, best of 5, this run)")
     lines.append(f"excluded: {report['excludes']}")
