@@ -100,6 +100,9 @@ def test_a_time_budget_fits_the_epochs_and_never_exceeds_the_ask() -> None:
     assert epochs_in_budget(TrainOptions(epochs=100, minutes=1), 2, 10.0, 5.0) == 11
     assert epochs_in_budget(TrainOptions(epochs=8, minutes=1), 2, 10.0, 5.0) == 8
     assert epochs_in_budget(TrainOptions(epochs=100, minutes=0.1), 2, 10.0, 5.0) == 3  # over budget: one last epoch
+    # validation (8 s, every 2nd epoch) and saves (2 s, every epoch) are paid for: 4 + 2 s more per
+    # epoch, and the last epoch's own 10 s: (60 - 10 - 10) / (11 * 1.1) -> 3 more
+    assert epochs_in_budget(TrainOptions(epochs=100, minutes=1, val_every=2, save_every=1), 2, 10.0, 5.0, 8.0, 2.0) == 5
 
 
 def test_a_time_budgeted_run_anneals_to_zero_within_its_plan(camvid: Path, tmp_path: Path) -> None:

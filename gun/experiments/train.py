@@ -276,15 +276,20 @@ def train(opts: TrainOptions) -> dict:
     started = time.perf_counter()
 
     epoch, epoch_started = start_epoch, started
+    # seconds of the last validation and checkpoint save, and of those in the current epoch: a time
+    # budget must pay for the ones every --val-every / --save-every epochs too
+    costs = {"val": 0.0, "save": 0.0}
+    extras = 0.0
     while epoch < opts.epochs:
         now = time.perf_counter()
         if opts.minutes and epoch == 2 and start_epoch == 0:
-            # the first epoch pays for warm-up: time the second, all of it (loader start, saves)
-            plan = [epochs_in_budget(opts, epoch, now - started, now - epoch_started)]
+            # the first epoch pays for warm-up: time the second (loader start included), and the
+            # validation and save that the first one made for this purpose
+            plan = [epochs_in_budget(opts, epoch, now - started, now - epoch_started - extras, costs["val"], costs["save"])]
             if world > 1:
                 dist.broadcast_object_list(plan, src=0)  # every process stops after the same epoch
             opts.epochs = plan[0]
-        epoch_started = now
+        epoch_started, extras = now, 0.0
         train_set.epoch = epoch
         lr = lr_at(opts, epoch)
         for g in optimizer.param_groups:
@@ -322,12 +327,16 @@ def train(opts: TrainOptions) -> dict:
         bar.close()
         record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / max(1, steps), "seconds": time.perf_counter() - t0}
 
-        if rank == 0 and val_ds is not None and ((epoch + 1) % opts.val_every == 0 or epoch + 1 == opts.epochs):
+        measure = bool(opts.minutes) and epoch == 0 and start_epoch == 0  # one of each, timed for the budget
+        if rank == 0 and val_ds is not None and ((epoch + 1) % opts.val_every == 0 or epoch + 1 == opts.epochs or measure):
+            t = time.perf_counter()
             cm = evaluate_confusion(model, val_ds, val_ds.num_classes, ("gum",), device, dtype, opts.progress, desc="val",
                                     input_size=input_size(opts, val_ds))["gum"]
             s = scores(cm)
             record.update(val_miou=s.miou, val_pixel_acc=s.pixel_acc,
                           val_iou={n: float(v) for n, v in zip(val_ds.class_names, s.iou)})
+            costs["val"] = time.perf_counter() - t
+            extras += costs["val"]
         history.append(record)
         if rank == 0:
             miou = record.get("val_miou", -1.0)
@@ -336,9 +345,12 @@ def train(opts: TrainOptions) -> dict:
             if miou > best:
                 best = miou
                 save_checkpoint(out / "best.safetensors", model, meta)
-            if (epoch + 1) % opts.save_every == 0 or epoch + 1 == opts.epochs:
+            if (epoch + 1) % opts.save_every == 0 or epoch + 1 == opts.epochs or measure:
+                t = time.perf_counter()
                 save_checkpoint(out / "last.safetensors", model, meta)
                 _save_state(state_path, model, optimizer, scaler, epoch + 1, history, best, opts.epochs)
+                costs["save"] = time.perf_counter() - t
+                extras += costs["save"]
             atomic_write_text(out / "history.json", json.dumps({"options": asdict(opts), "history": history}, indent=1))
             msg = f"epoch {epoch + 1}: loss {record['loss']:.4f}, {record['seconds']:.0f} s"
             if "val_miou" in record:
@@ -372,14 +384,20 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
     return loss
 
 
-def epochs_in_budget(opts: TrainOptions, done: int, elapsed: float, last_epoch: float) -> int:
-    """How many epochs in all fit in `opts.minutes`, given `done` epochs in `elapsed` seconds and
-    the last one's seconds (10% margin); at least one more (the last epoch validates and anneals),
-    never more than asked."""
+def epochs_in_budget(opts: TrainOptions, done: int, elapsed: float, last_epoch: float,
+                     val_seconds: float = 0.0, save_seconds: float = 0.0) -> int:
+    """How many epochs in all fit in `opts.minutes`, given `done` epochs in `elapsed` seconds, the
+    last one's training seconds, and what one validation and one checkpoint save take: each epoch
+    pays its share of those (one every --val-every / --save-every epochs) and the last epoch pays
+    both (10% margin on the rest). At least one more epoch (it validates and anneals), never more
+    than asked."""
     assert opts.minutes is not None
-    more = int((opts.minutes * 60 - elapsed) / (last_epoch * 1.1))
+    per_epoch = last_epoch + (val_seconds / opts.val_every if opts.val_every else 0.0) + save_seconds / opts.save_every
+    left = opts.minutes * 60 - elapsed - val_seconds - save_seconds
+    more = int(left / (per_epoch * 1.1))
     epochs = min(opts.epochs, done + max(1, more))
-    print(f"--minutes {opts.minutes:g}: {last_epoch:.1f} s per epoch, {epochs} epochs in all", flush=True)
+    print(f"--minutes {opts.minutes:g}: {per_epoch:.1f} s per epoch (validation {val_seconds:.1f} s, save {save_seconds:.1f} s), "
+          f"{epochs} epochs in all", flush=True)
     return epochs
 
 
