@@ -13,7 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gun.experiments.train import TrainOptions, epochs_in_budget, lr_at, train, training_loss
+from gun.experiments.schedule import epochs_in_budget, lr_at
+from gun.experiments.train import TrainOptions, train, training_loss
 from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 

@@ -37,6 +37,7 @@ from gun.data.labels import IGNORE, WEIGHTS_LICENCE
 from gun.data.segdata import SegmentationDataset, image_tensor
 from gun.data.transforms import Augmentation, Compose
 from gun.experiments.evaluate import evaluate_confusion
+from gun.experiments.schedule import epochs_in_budget, lr_at
 from gun.io.files import atomic_write, atomic_write_text
 from gun.metrics.confusion import scores
 from gun.nn.checkpoint import CheckpointMeta, read_meta, save_checkpoint
@@ -159,12 +160,6 @@ def _precision(opt: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else None
-
-
-def lr_at(opts: TrainOptions, epoch: int) -> float:
-    if opts.schedule == "poly":
-        return opts.lr * (1 - epoch / opts.epochs) ** 0.9
-    return opts.lr * 0.1 ** (epoch // opts.lr_step)
 
 
 def build_training_model(opts: TrainOptions, num_classes: int) -> GUN:
@@ -382,23 +377,6 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
     if opts.offset_mean:
         loss = loss + opts.offset_mean * out.offsets.float().mean((2, 3)).norm(dim=1).mean()
     return loss
-
-
-def epochs_in_budget(opts: TrainOptions, done: int, elapsed: float, last_epoch: float,
-                     val_seconds: float = 0.0, save_seconds: float = 0.0) -> int:
-    """How many epochs in all fit in `opts.minutes`, given `done` epochs in `elapsed` seconds, the
-    last one's training seconds, and what one validation and one checkpoint save take: each epoch
-    pays its share of those (one every --val-every / --save-every epochs) and the last epoch pays
-    both (10% margin on the rest). At least one more epoch (it validates and anneals), never more
-    than asked."""
-    assert opts.minutes is not None
-    per_epoch = last_epoch + (val_seconds / opts.val_every if opts.val_every else 0.0) + save_seconds / opts.save_every
-    left = opts.minutes * 60 - elapsed - val_seconds - save_seconds
-    more = int(left / (per_epoch * 1.1))
-    epochs = min(opts.epochs, done + max(1, more))
-    print(f"--minutes {opts.minutes:g}: {per_epoch:.1f} s per epoch (validation {val_seconds:.1f} s, save {save_seconds:.1f} s), "
-          f"{epochs} epochs in all", flush=True)
-    return epochs
 
 
 def _save_state(path: Path, model: GUN, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
