@@ -214,3 +214,14 @@ def test_a_save_killed_midway_keeps_the_last_good_file(tmp_path: Path, monkeypat
         save_checkpoint(path, model, meta)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(tmp_path: Path) -> None:
+    """safetensors writes through its own 0600 temporary file; released weights must stay readable
+    by others, like any file this user creates."""
+    import stat
+
+    ordinary = tmp_path / "ordinary"
+    ordinary.write_text("x")
+    _, _, path = make(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(ordinary.stat().st_mode)

@@ -81,7 +81,10 @@ def write_partial(path: str | Path, write: Callable[[str], object]) -> Path:
     try:
         with open(tmp, "x"):  # claim the name, with the ordinary permissions (mkstemp's are 0600)
             pass
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)
         write(str(tmp))
+        if stat.S_IMODE(os.stat(tmp).st_mode) != mode:  # a writer that replaced the file (safetensors does) left 0600
+            os.chmod(tmp, mode)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     except OSError as e:

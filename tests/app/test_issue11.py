@@ -138,6 +138,8 @@ def test_fps_meter_says_paused_or_still_and_gives_latency(qtbot, windows, checkp
     before = window.frames_drawn
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: window.frames_drawn > before, timeout=TIMEOUT)
+    # the summary is refreshed with the frame's timings, which may land just after the frame itself
+    qtbot.waitUntil(lambda: "this frame took" in window.performance.summary.text(), timeout=TIMEOUT)
     text = window.performance.summary.text()
     assert "paused" in text and "this frame took" in text and " ms" in text
     assert "FPS</b>" not in text
