@@ -89,7 +89,7 @@ def test_the_auxiliary_losses_add_the_bilinear_decoding_and_the_offset_size() ->
         if name == "bilinear":  # no guidance: nothing to add, its loss is already the bilinear one
             assert torch.allclose(base, F.cross_entropy(plain, y)) and torch.allclose(got, base)
         else:
-            mean_offset = [out.offsets[i].mean((1, 2)) for i in range(2)]  # each image's (x, y) translation
+            mean_offset = [out.offsets[i].detach().mean((1, 2)) for i in range(2)]  # each image's (x, y) translation
             want = (base + 0.4 * F.cross_entropy(plain, y) + 0.1 * out.offsets.abs().mean()
                     + 0.5 * sum(float(torch.hypot(m[0], m[1])) for m in mean_offset) / 2)
             assert torch.allclose(got, want) and not torch.allclose(got, base)
