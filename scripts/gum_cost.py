@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gun.experiments.bench import paired_ratio, without_guidance
+from gun.experiments.bench import paired_ratio, time_alternating, without_guidance
 from gun.experiments.export import smooth_frame
 from gun.nn.checkpoint import load_model
 from gun.nn.geometry import IDENTITY
@@ -31,13 +30,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "gun_effnet_camvi
 
 
 def median_ms(f: Callable[[], object], runs: int = 15) -> float:
-    f()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(time_alternating({"f": f}, 1, runs, torch.device("cpu"))["f"])
 
 
 def main() -> None:
@@ -53,13 +46,7 @@ def main() -> None:
         plain_low, _ = plain_net.run(x)
         gum_out, plain_out = GUNOutput(None, low, offsets), GUNOutput(None, plain_low, None)
         frame_off = frame_offsets(model, gum_out, prep)
-        times: dict[str, list[float]] = {"gum": [], "bilinear": []}
-        for i in range(20):  # alternately, the order flipping every round
-            pair = [("gum", gum_net), ("bilinear", plain_net)]
-            for name, net in pair if i % 2 else pair[::-1]:
-                t0 = time.perf_counter()
-                net.run(x)
-                times[name].append((time.perf_counter() - t0) * 1e3)
+        times = time_alternating({"gum": lambda: gum_net.run(x), "bilinear": lambda: plain_net.run(x)}, 1, 20, cpu)
         g, b = statistics.median(times["gum"]), statistics.median(times["bilinear"])
         print(f"network (OpenVINO, alternating): with guidance {g:.1f} ms, without {b:.1f} ms, "
               f"ratio {paired_ratio(times['gum'], times['bilinear']):.3f} (median of per-round ratios)")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def make_runner(backend: Backend, model: GUN, decoder: str, x: Tensor, size: tup
     return run
 
 
-def time_alternating(runners: dict[str, Callable[[], Tensor]], warmup: int, runs: int, device: torch.device) -> dict[str, list[float]]:
+def time_alternating(runners: Mapping[str, Callable[[], object]], warmup: int, runs: int, device: torch.device) -> dict[str, list[float]]:
     """Milliseconds of each run per runner; runners alternate, their order flipping each iteration."""
     names = list(runners)
     times: dict[str, list[float]] = {n: [] for n in names}

@@ -4,7 +4,8 @@ A bilinear sample is a convex combination of its four source cells, so where all
 same argmax c, c is the sample's argmax too: for every class j the sample's x[c] - x[j] is
 sum_k w_k (x_k[c] - x_k[j]) >= 0. Those pixels take c from the low-resolution label map; only the
 rest, near label boundaries, read the C channels, sampled as grid_sample samples them (for the
-shipped model at 540x720, 58.5% of the low-resolution squares agree: scripts/gum_cost.py). The labels equal argmax(upsample(x)) up to exact ties, reading far fewer bytes.
+shipped model at 540x720, 58.5% of the low-resolution squares agree: scripts/gum_cost.py). The
+labels equal argmax(upsample(x)) up to exact ties, reading far fewer bytes.
 """
 
 from __future__ import annotations
