@@ -9,12 +9,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from gun.experiments.losses import training_loss
 from gun.experiments.schedule import epochs_in_budget, lr_at
-from gun.experiments.train import TrainOptions, train, training_loss
+from gun.experiments.train import TrainOptions, train
 from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 
@@ -69,8 +72,6 @@ def test_step_schedule_is_the_papers() -> None:
 
 
 def test_the_auxiliary_losses_add_the_bilinear_decoding_and_the_offset_size() -> None:
-    import torch.nn.functional as F
-
     from gun.nn.config import preset
     from gun.nn.geometry import resample
     from gun.nn.model import build_model
@@ -147,3 +148,43 @@ def test_the_training_cache_hits_in_every_loader_worker(camvid: Path) -> None:
         assert x.dtype == torch.uint8 and x.shape == (2, 3, 64, 128) and y.shape == (2, 64, 128)
     weights = class_weights(open_dataset("camvid", camvid, "train"), "median-freq")
     assert weights is not None and weights.shape == (11,) and (weights >= 0).all()
+
+
+def test_far_pixels_are_those_with_one_label_in_their_window() -> None:
+    from gun.data.labels import IGNORE
+    from gun.experiments.losses import far_from_label_changes
+
+    rng = np.random.default_rng(0)
+    y = np.zeros((2, 17, 23), np.int64)
+    y[:, :, 12:] = 1
+    y[0, 3:6, 2:5] = IGNORE
+    y[1, 9, 20] = 2
+    y[1] = np.where(rng.random((17, 23)) < 0.01, 3, y[1])
+    for r in (1, 2, 3):
+        want = np.zeros_like(y, bool)
+        for n in range(2):
+            for i in range(17):
+                for j in range(23):
+                    window = y[n, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+                    want[n, i, j] = y[n, i, j] != IGNORE and bool((window == y[n, i, j]).all())
+        assert (far_from_label_changes(torch.from_numpy(y), r).numpy() == want).all()
+
+
+def test_the_far_offset_loss_charges_only_offsets_away_from_label_changes() -> None:
+    from gun.nn.config import preset
+    from gun.nn.model import build_model
+
+    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=4, scales=(1.0, 1.0))).train()
+    assert model.guidance is not None
+    torch.nn.init.zeros_(model.guidance.head.conv.weight)
+    torch.nn.init.constant_(model.guidance.head.conv.bias, -0.3)
+    offset = model.guidance.head.bound * np.tanh(0.3)  # every offset is (-offset, -offset)
+    x = torch.randn(2, 3, 64, 96)
+    out = model(x)
+    one_region = torch.zeros(2, 64, 96, dtype=torch.long)
+    one_region[:, :, 60:] = 1
+    stripes = (torch.arange(96) // 4 % 2).expand(2, 64, 96).contiguous()  # a label change every 4 px: none is far
+    for y, far_term in ((one_region, 2 * offset), (stripes, 0.0)):
+        base = F.cross_entropy(out.logits, y)
+        got = training_loss(model, out, y, None, TrainOptions(offset_far=2.0))
+        assert float(got) == pytest.approx(float(base) + 2.0 * far_term, abs=1e-5)

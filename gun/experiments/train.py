@@ -26,24 +26,24 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from gun.data import open_dataset
-from gun.data.labels import IGNORE, WEIGHTS_LICENCE
+from gun.data.labels import WEIGHTS_LICENCE
 from gun.data.segdata import SegmentationDataset, image_tensor
 from gun.data.transforms import Augmentation, Compose
 from gun.experiments.evaluate import evaluate_confusion
+from gun.experiments.losses import training_loss
 from gun.experiments.schedule import epochs_in_budget, lr_at
 from gun.io.files import atomic_write, atomic_write_text
 from gun.metrics.confusion import scores
 from gun.nn.checkpoint import CheckpointMeta, read_meta, save_checkpoint
 from gun.nn.config import preset
 from gun.nn.encoders import normalisation
-from gun.nn.model import GUN, GUNOutput, build_model
+from gun.nn.model import GUN, build_model
 from gun.runtime.frames import normalise
 
 
@@ -83,6 +83,7 @@ class TrainOptions:
     aux_bilinear: float = 0.0  # GUN only: weight of the loss of its bilinearly decoded logits
     offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
     offset_mean: float = 0.0  # GUN only: weight of the length of each image's mean offset
+    offset_far: float = 0.0  # GUN only: weight of the mean |offset| more than a low-res cell from any label change
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
     save_every: int = 1  # epochs between last.safetensors + train_state.pt (short GPU epochs: saving costs more)
@@ -355,28 +356,6 @@ def train(opts: TrainOptions) -> dict:
             dist.barrier()
         epoch += 1
     return {"history": history, "best": best}
-
-
-def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
-    """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance), plus for a GUN:
-    `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
-    map to the image, so the offsets cannot learn a global shift of it), `offset_l1` x the mean
-    |offset| in low-resolution pixels (offsets only where they pay: near boundaries) and
-    `offset_mean` x the length of each image's mean offset. A translation of the whole map is free
-    to the GUN (the offsets can undo it), so training drifts into one; the last term removes exactly
-    that freedom without asking the logits to serve bilinear decoding too."""
-    assert out.logits is not None
-    loss = F.cross_entropy(out.logits.float(), y, weight=weights, ignore_index=IGNORE)
-    if out.offsets is None:
-        return loss
-    if opts.aux_bilinear:
-        plain = model.decode(out.low_logits, None, (y.shape[-2], y.shape[-1]))
-        loss = loss + opts.aux_bilinear * F.cross_entropy(plain.float(), y, weight=weights, ignore_index=IGNORE)
-    if opts.offset_l1:
-        loss = loss + opts.offset_l1 * out.offsets.float().abs().mean()
-    if opts.offset_mean:
-        loss = loss + opts.offset_mean * out.offsets.float().mean((2, 3)).norm(dim=1).mean()
-    return loss
 
 
 def _save_state(path: Path, model: GUN, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,

@@ -1,0 +1,56 @@
+"""The training loss: the decoded logits' cross-entropy plus, for a GUN, the terms that keep its
+offsets honest (steering pixels at edges rather than moving the whole map)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from gun.data.labels import IGNORE
+from gun.nn.model import GUN, GUNOutput
+
+if TYPE_CHECKING:
+    from gun.experiments.train import TrainOptions
+
+
+def far_from_label_changes(y: torch.Tensor, radius: int) -> torch.Tensor:
+    """(N, H, W) bool: labelled pixels of y (N, H, W) with no other label (ignore included) within
+    `radius` pixels along either axis (a (2r+1)-square window)."""
+    yf = y.unsqueeze(1).float()
+    k = 2 * radius + 1
+    hi = F.max_pool2d(yf, k, 1, radius)  # pads with -inf: the image's border is no label change
+    lo = -F.max_pool2d(-yf, k, 1, radius)
+    return ((hi == lo).squeeze(1)) & (y != IGNORE)
+
+
+def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
+    """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance), plus for a GUN:
+    - `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
+      map to the image, so the offsets cannot learn a global shift of it);
+    - `offset_l1` x the mean |offset| in low-resolution pixels (shrinks them everywhere alike);
+    - `offset_mean` x the length of each image's mean offset. A translation of the whole map is free
+      to the GUN (the offsets can undo it), so training drifts into one; this removes exactly that
+      freedom without asking the logits to serve bilinear decoding too;
+    - `offset_far` x the mean |offset| (L1, output resolution) of the labelled pixels farther than one
+      low-resolution cell from any label change. There no sample can change the label, so an offset
+      is pure drift; the paper's offsets act at edges, and this leaves them free there."""
+    assert out.logits is not None
+    loss = F.cross_entropy(out.logits.float(), y, weight=weights, ignore_index=IGNORE)
+    if out.offsets is None:
+        return loss
+    if opts.aux_bilinear:
+        plain = model.decode(out.low_logits, None, (y.shape[-2], y.shape[-1]))
+        loss = loss + opts.aux_bilinear * F.cross_entropy(plain.float(), y, weight=weights, ignore_index=IGNORE)
+    if opts.offset_l1:
+        loss = loss + opts.offset_l1 * out.offsets.float().abs().mean()
+    if opts.offset_mean:
+        loss = loss + opts.offset_mean * out.offsets.float().mean((2, 3)).norm(dim=1).mean()
+    if opts.offset_far:
+        full = model.upsample_offsets(out.offsets, (y.shape[-2], y.shape[-1]))
+        assert full is not None
+        cell = max(1, round(y.shape[-1] / out.low_logits.shape[-1]))  # one low-resolution cell, in output pixels
+        far = far_from_label_changes(y, cell).unsqueeze(1).float()
+        loss = loss + opts.offset_far * (full.float().abs() * far).sum() / far.sum().clamp(min=1)
+    return loss
