@@ -188,3 +188,13 @@ def test_the_far_offset_loss_charges_only_offsets_away_from_label_changes() -> N
         base = F.cross_entropy(out.logits, y)
         got = training_loss(model, out, y, None, TrainOptions(offset_far=2.0))
         assert float(got) == pytest.approx(float(base) + 2.0 * far_term, abs=1e-5)
+
+
+def test_the_guidance_width_is_a_training_option() -> None:
+    from gun.experiments.train import build_training_model
+
+    for width in (None, 8):
+        model = build_training_model(TrainOptions(preset="gun", encoder="efficientnet_lite0", encoder_weights=None,
+                                                  scales=(1.0, 1.0), guidance_channels=width), 4)
+        assert model.guidance is not None
+        assert model.guidance.head.conv.in_channels == (width or 32)

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-step", type=int, default=100, help="epochs between x0.1 steps (schedule step)")
     p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=(896, 896))
     p.add_argument("--scales", type=float, nargs="+", help="branch input scales, largest first (default: the preset's)")
+    p.add_argument("--guidance-channels", type=int, help="width of the guidance module's hidden maps (default: the preset's, 32)")
     p.add_argument("--no-random-scale", action="store_true")
     p.add_argument("--scale-min", type=float, default=0.5)
     p.add_argument("--scale-max", type=float, default=2.0)
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, encoder=args.encoder, dataset=args.dataset, data_root=args.data_root, out=args.out,
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, lr_step=args.lr_step, crop=tuple(args.crop),
-        scales=tuple(args.scales) if args.scales else None,
+        scales=tuple(args.scales) if args.scales else None, guidance_channels=args.guidance_channels,
         random_scale=None if args.no_random_scale else (args.scale_min, args.scale_max), flip=not args.no_flip,
         color_jitter=args.color_jitter, lighting=args.lighting,
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,

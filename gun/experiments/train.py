@@ -64,6 +64,7 @@ class TrainOptions:
     lr_step: int = 100
     crop: tuple[int, int] = (896, 896)
     scales: tuple[float, ...] | None = None  # branch input scales; None = the preset's
+    guidance_channels: int | None = None  # width of the guidance module's hidden maps; None = the preset's
     random_scale: tuple[float, float] | None = (0.5, 2.0)
     flip: bool = True
     color_jitter: float = 0.0
@@ -167,6 +168,8 @@ def build_training_model(opts: TrainOptions, num_classes: int) -> GUN:
     overrides: dict[str, object] = {"encoder": opts.encoder, "num_classes": num_classes}
     if opts.scales is not None:
         overrides["scales"] = tuple(opts.scales)
+    if opts.guidance_channels is not None:
+        overrides["guidance_channels"] = opts.guidance_channels
     model = build_model(preset(opts.preset, **overrides))
     if opts.encoder_weights == "imagenet":
         if opts.encoder == "drn_d_22":
