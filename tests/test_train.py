@@ -66,6 +66,12 @@ def test_resume_without_state_says_what_to_do(camvid: Path, tmp_path: Path) -> N
         train(options(camvid, tmp_path / "none", resume=True))
 
 
+def test_a_split_smaller_than_a_batch_is_refused_not_trained_for_zero_steps(camvid: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fewer than one batch of 4: lower --batch-size"):
+        train(options(camvid, tmp_path / "small", batch_size=4))
+    assert not (tmp_path / "small" / "last.safetensors").exists()
+
+
 def test_step_schedule_is_the_papers() -> None:
     opts = TrainOptions(lr=0.001, lr_step=100, schedule="step", epochs=250)
     assert [lr_at(opts, e) for e in (0, 99, 100, 199, 200)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])

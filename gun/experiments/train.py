@@ -272,6 +272,9 @@ def train(opts: TrainOptions) -> dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
     sampler: DistributedSampler[int] | None = DistributedSampler(train_set, world, rank, shuffle=True, seed=opts.seed, drop_last=True) if world > 1 else None
     per_process = opts.batch_size // world
+    if len(train_set) // world < per_process:  # drop_last would leave no step: an untrained model saved as trained
+        raise ValueError(f"the {opts.train_split} split has {len(train_set)} frames, fewer than one batch of {opts.batch_size}: "
+                         "lower --batch-size")
     started = time.perf_counter()
 
     epoch, epoch_started = start_epoch, started
