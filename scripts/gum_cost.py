@@ -2,7 +2,7 @@
 (OpenVINO, float32, timed alternately), the offsets' resampling to the frame, and the labels of
 each decoder (gun.nn.sampled_labels), for the shipped model at its inference size.
 
-    python scripts/gum_cost.py            # nothing else may run
+    python scripts/gum_cost.py [CHECKPOINT]   # default: the shipped GUN; nothing else may run
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def median_ms(f: Callable[[], object], runs: int = 15) -> float:
 
 
 def main() -> None:
-    model, meta = load_model(WEIGHTS)
+    model, meta = load_model(sys.argv[1] if len(sys.argv) > 1 else WEIGHTS)
     H, W = meta.input_size or (540, 720)
     x = smooth_frame(padded_size(H, W, model.input_multiple))
     prep = Prepared(x, (H, W), IDENTITY)
