@@ -193,7 +193,7 @@ def test_the_far_offset_loss_charges_only_offsets_away_from_label_changes() -> N
     for y, far_term in ((one_region, 2 * offset), (stripes, 0.0)):
         base = F.cross_entropy(out.logits, y)
         got = training_loss(model, out, y, None, TrainOptions(offset_far=2.0))
-        assert float(got) == pytest.approx(float(base) + 2.0 * far_term, abs=1e-5)
+        assert float(got.detach()) == pytest.approx(float(base.detach()) + 2.0 * far_term, abs=1e-5)
 
 
 def test_the_guidance_width_is_a_training_option() -> None:
