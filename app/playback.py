@@ -72,9 +72,14 @@ class Playback:
         return item
 
     def wait(self, timeout: float = 10.0) -> Item | None:
-        """The next frame, waiting up to `timeout` s (for steps and seeks while paused)."""
+        """The next frame, waiting up to `timeout` s (for steps and seeks while paused); a step
+        past the last frame wraps to the first, as playback does, unless looping is off."""
         assert self.reader is not None
-        return self.reader.get(timeout=timeout)
+        item = self.reader.get(timeout=timeout)
+        if item is None and self._can_loop():
+            self.reader.seek(0)
+            item = self.reader.get(timeout=timeout)
+        return item
 
     def _can_loop(self) -> bool:
         s = self.source

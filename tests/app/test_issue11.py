@@ -136,7 +136,7 @@ def test_fps_meter_says_paused_or_still_and_gives_latency(qtbot, windows, checkp
     wait_result(qtbot, window)
     pause(qtbot, window)
     before = window.frames_drawn
-    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # wherever the pause fell, the last frame included
     qtbot.waitUntil(lambda: window.frames_drawn > before, timeout=TIMEOUT)
     # the summary is refreshed with the frame's timings, which may land just after the frame itself
     qtbot.waitUntil(lambda: "this frame took" in window.performance.summary.text(), timeout=TIMEOUT)

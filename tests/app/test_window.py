@@ -232,6 +232,18 @@ def test_pause_step_seek_and_pixel_probe(qtbot, windows, checkpoint: Path, video
     qtbot.keyClick(window, Qt.Key.Key_Left)
     qtbot.waitUntil(lambda: window.bundle.frame.index == 5, timeout=TIMEOUT)
     assert "frame 6 / 12" in window.frame_label.text()
+    window.worker.seek(11)
+    qtbot.waitUntil(lambda: window.bundle.frame.index == 11, timeout=TIMEOUT)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # past the last frame: wraps, as playback loops
+    qtbot.waitUntil(lambda: window.bundle.frame.index == 0, timeout=TIMEOUT)
+    assert not window.state.playing
+    window.worker.set_loop(False)
+    window.worker.seek(11)
+    qtbot.waitUntil(lambda: window.bundle.frame.index == 11, timeout=TIMEOUT)
+    before = window.frames_drawn
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # without looping the last frame stays
+    qtbot.wait(300)
+    assert window.frames_drawn == before and window.bundle.frame.index == 11
     centre = window.canvas.rect().center()
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton, pos=centre)
     text = window.inspector.label.text()
