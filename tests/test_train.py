@@ -196,6 +196,35 @@ def test_the_far_offset_loss_charges_only_offsets_away_from_label_changes() -> N
         assert float(got.detach()) == pytest.approx(float(base.detach()) + 2.0 * far_term, abs=1e-5)
 
 
+def test_lovasz_softmax_is_one_minus_iou_on_hard_predictions() -> None:
+    from gun.data.labels import IGNORE
+    from gun.experiments.losses import lovasz_softmax
+    from gun.nn.config import preset
+    from gun.nn.model import build_model
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, (2, 9, 13))  # class 4 of 5 never occurs: it does not count
+    pred = np.where(rng.random(y.shape) < 0.7, y, rng.integers(0, 5, y.shape))
+    y[0, :2] = IGNORE
+    pred[0, :2] = 4  # wrong, but ignored
+    logits = 100.0 * F.one_hot(torch.from_numpy(pred), 5).permute(0, 3, 1, 2).double()
+    labelled = y != IGNORE
+    ious = [((pred == c) & (y == c)).sum() / (((pred == c) | (y == c)) & labelled).sum() for c in range(4)]
+    assert float(lovasz_softmax(logits, torch.from_numpy(y))) == pytest.approx(1 - np.mean(ious), abs=1e-6)
+    assert float(lovasz_softmax(100.0 * F.one_hot(torch.from_numpy(np.where(labelled, y, 0)), 5).permute(0, 3, 1, 2).double(),
+                                torch.from_numpy(y))) == pytest.approx(0.0, abs=1e-6)
+    soft = torch.zeros(2, 5, 9, 13, requires_grad=True)  # uniform probabilities: every class's error is 0.8 or 0.2
+    loss = lovasz_softmax(soft, torch.from_numpy(y))
+    loss.backward()
+    assert 0 < float(loss.detach()) < 1 and soft.grad is not None and float(soft.grad.abs().sum()) > 0
+    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 1.0))).train()
+    out = model(torch.randn(2, 3, 64, 96))
+    labels = torch.from_numpy(rng.integers(0, 5, (2, 64, 96)))
+    got = training_loss(model, out, labels, None, TrainOptions(lovasz=0.5))
+    want = F.cross_entropy(out.logits, labels) + 0.5 * lovasz_softmax(out.logits, labels)
+    assert float(got.detach()) == pytest.approx(float(want.detach()), abs=1e-6)
+
+
 def test_the_guidance_width_is_a_training_option() -> None:
     from gun.experiments.train import build_training_model
 

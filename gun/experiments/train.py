@@ -85,6 +85,7 @@ class TrainOptions:
     offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
     offset_mean: float = 0.0  # GUN only: weight of the length of each image's mean offset
     offset_far: float = 0.0  # GUN only: weight of the mean |offset| more than a low-res cell from any label change
+    lovasz: float = 0.0  # weight of the Lovasz-softmax loss (an IoU surrogate) beside the cross-entropy
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
     save_every: int = 1  # epochs between last.safetensors + train_state.pt (short GPU epochs: saving costs more)
