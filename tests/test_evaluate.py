@@ -73,6 +73,11 @@ def test_eval_limit_and_default_decoder(data: Path, weights: dict[str, Path], tm
     r = json.loads(out.read_text())
     assert r["decoder"] == "bilinear" and r["images"] == 1 and "difference" not in r
     assert np.array(r["confusion"]).sum() == labelled_pixels(data / "valannot", {CAMVID_VOID}, limit=1)
+    # "all" is every decoder the model has: for a twin, the one it has (scripts evaluate pairs alike)
+    every = tmp_path / "all.json"
+    assert run_eval("--checkpoint", str(weights["bilinear"]), "--dataset", "camvid", "--data-root", str(data), "--split", "val",
+                    "--limit", "1", "--decoder", "all", "--json", str(every)) == 0
+    assert json.loads(every.read_text())["confusion"] == r["confusion"]
 
 
 def test_eval_cityscapes_layout(tmp_path: Path, weights: dict[str, Path]) -> None:

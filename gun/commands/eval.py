@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="val")
     p.add_argument("--decoder", choices=DECODER_CHOICES,
                    help="default: both (gum and bilinear) when the model has a guidance module, else bilinear; "
-                        "shift = the GUM with each image's offsets replaced by their mean (one global translation); all = all three")
+                        "shift = the GUM with each image's offsets replaced by their mean (one global translation); all = all three (bilinear alone without guidance)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--dtype", choices=["auto", *DTYPES], default="float32",
                    help="network precision (bfloat16/float16 = autocast); decoding is always float32; auto needs --backend")

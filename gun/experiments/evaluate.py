@@ -84,12 +84,15 @@ def open_checked(checkpoint: str | Path, dataset: str, data_root: str | Path, sp
 
 
 def choose_decoders(requested: str | None, model: GUN) -> tuple[Decoder, ...]:
-    """The decoders to evaluate: None = every decoder the model has (both with guidance)."""
+    """The decoders to evaluate: None = every decoder the model has (both with guidance); "all" adds
+    "shift" to them."""
     has_gum = model.guidance is not None
     if requested is None:
         return ("gum", "bilinear") if has_gum else ("bilinear",)
     if requested not in DECODER_CHOICES:
         raise ValueError(f"unknown decoder {requested!r}: choose one of {', '.join(DECODER_CHOICES)}")
+    if requested == "all" and not has_gum:  # every decoder this model has: one
+        return ("bilinear",)
     if requested != "bilinear" and not has_gum:
         raise ValueError(f"--decoder {requested}: this model has no guidance module (preset without GUM), "
                          "so it decodes bilinearly only: use --decoder bilinear")
