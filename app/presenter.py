@@ -220,7 +220,7 @@ class Presenter(QObject):
         if not info.has_guidance:
             self.succeed(MODEL, f"{name} has no guidance module: GUM and bilinear views are the same")
         else:
-            self.succeed(MODEL, f"loaded {name}" + (" and its bilinear twin (B shows them side by side)" if info.twin else ""))
+            self.succeed(MODEL, f"loaded {name}" + (" and its bilinear twin (B runs it side by side)" if info.twin else ""))
         self._render()
 
     def on_source(self, info: SourceInfo) -> None:
@@ -383,6 +383,8 @@ class Presenter(QObject):
                 self.worker.set_device(s.device, s.dtype)
         elif name == "playing":
             w.actions["toggle_play"].setText("Pause" if value else "Play")
+        elif name == "layout":
+            self.worker.show_twin(value == "side-by-side")
         elif name == "loop":
             self.worker.set_loop(bool(value))
             s.say(f"loop {'on' if value else 'off'}")

@@ -52,11 +52,13 @@ class Worker(QObject):
     _export = Signal(object)
     _shutdown = Signal()
     _set_loop = Signal(bool)
+    _show_twin = Signal(bool)
 
     def __init__(self) -> None:
         super().__init__()
         self._segmenter = None  # gun.runtime.segmenter.Segmenter, created in the worker thread
         self._twin = None  # the bilinear twin's Segmenter, when it sits beside the weights
+        self._twin_shown = False  # the twin runs only while shown: a second network halves the frame rate
         self._wanted = ""  # weights asked for last: a device switch retries them after a failed load
         self.playback = Playback()
         self._playing = False
@@ -70,7 +72,7 @@ class Worker(QObject):
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
                              (self._export, self._do_export), (self._shutdown, self._do_shutdown),
-                             (self._set_loop, self._do_set_loop)):
+                             (self._set_loop, self._do_set_loop), (self._show_twin, self._do_show_twin)):
             signal.connect(slot)
 
     # -- public API (any thread) ------------------------------------------------------------------
@@ -98,6 +100,10 @@ class Worker(QObject):
 
     def set_loop(self, loop: bool) -> None:
         self._set_loop.emit(loop)
+
+    def show_twin(self, shown: bool) -> None:
+        """Run the bilinear twin beside the GUN (while the side-by-side view shows it) or not."""
+        self._show_twin.emit(shown)
 
     def export(self, job: ExportJob) -> None:
         self._cancel_export.clear()
@@ -221,6 +227,13 @@ class Worker(QObject):
     def _do_set_loop(self, loop: bool) -> None:
         self.playback.loop = loop
 
+    @Slot(bool)
+    def _do_show_twin(self, shown: bool) -> None:
+        changed = shown != self._twin_shown
+        self._twin_shown = shown
+        if changed and shown and self._twin is not None:
+            self._redo_last()  # a paused frame gets its twin panel now
+
     @Slot(int)
     def _do_step(self, delta: int) -> None:
         self._set_playing(False)
@@ -284,7 +297,7 @@ class Worker(QObject):
         if self._segmenter is not None:
             try:
                 result = self._segmenter(frame.image)
-                twin = self._twin(frame.image) if self._twin is not None else None
+                twin = self._twin(frame.image) if self._twin is not None and self._twin_shown else None
             except Exception as error:  # noqa: BLE001 - e.g. out of memory on a huge frame
                 self._set_playing(False)
                 self._fail(MODEL, f"inference failed: {error}")
@@ -302,7 +315,8 @@ class Worker(QObject):
                                          self.playback.dropped, trimap, twin, self._playing))
 
     def _score(self, frame: Frame, result: FrameResult, twin: FrameResult | None) -> tuple[dict[str, float], dict | None]:
-        """Per-frame and running mIoU of GUM, GUN bilinear and twin, and the running trimap."""
+        """Per-frame and running mIoU of GUM, GUN bilinear and twin (over the frames it ran on), and
+        the running trimap."""
         result.ground_truth = frame.labels
         scores = self._scores.update(result) if self._scores is not None else {}
         if not scores:

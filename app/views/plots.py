@@ -238,7 +238,7 @@ class MiouPlot(QWidget):
         running = ", ".join(f"{swatch(SERIES[k][0], SERIES[k][1])} <b>{scores[f'running_miou_{k}']:.3f}</b>" for k in shown)
         self.summary.setText(f"running mIoU: {running}<br>this frame: {frame}")
         self.summary.setToolTip("running: over all frames so far; GUN's bilinear: the same forward pass decoded bilinearly; "
-                                "twin: the bilinear network trained the same way")
+                                "twin: the bilinear network trained the same way, over the frames it ran on (it runs in the side-by-side view)")
 
 
 class MetersPanel(QWidget):

@@ -308,3 +308,24 @@ def test_the_twin_runs_beside_the_gun_with_its_own_curves(qtbot, windows, shippe
     assert twin_curve is not None and np.isfinite(twin_curve).any()
     assert "twin" in bundle.trimap and "twin" in window.miou.summary.text()
     assert bundle.timings["twin"] > 0
+
+
+def test_the_twin_runs_only_while_the_side_by_side_view_shows_it(qtbot, windows, shipped_pair: Path) -> None:
+    window = windows(str(CLIP), "--weights", str(shipped_pair))  # the default single view
+    qtbot.waitUntil(lambda: window.model is not None and window.bundle is not None
+                    and window.bundle.result is not None, timeout=TIMEOUT)
+    assert window.model.twin  # loaded beside the GUN, but not run: a second network halves the FPS
+    pause(qtbot, window)
+    shown = window.bundle
+    assert shown.twin is None and "twin" not in shown.timings
+    assert "running_miou_gum" in shown.scores and "running_miou_twin" not in shown.scores
+    window.presenter.commands()["layout_side_by_side"]()  # B: the paused frame is segmented again with the twin
+    qtbot.waitUntil(lambda: window.bundle.twin is not None, timeout=TIMEOUT)
+    assert window.bundle.frame.index == shown.frame.index
+    assert window.bundle.timings["twin"] > 0 and "running_miou_twin" in window.bundle.scores
+    assert window.canvas._panels == (2, 2)
+    window.presenter.commands()["layout_side_by_side"]()  # B again: one panel, and the twin stops
+    before = window.frames_drawn
+    window.worker.step(1)
+    qtbot.waitUntil(lambda: window.frames_drawn > before, timeout=TIMEOUT)
+    assert window.bundle.frame.index == shown.frame.index + 1 and window.bundle.twin is None
