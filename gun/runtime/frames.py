@@ -78,7 +78,9 @@ def prepare(frames: Tensor, mean: Sequence[float], std: Sequence[float], multipl
     """frames (N, 3, H, W) RGB 0..255 (uint8 or float) -> the model's input and the frame's place in it."""
     H, W = frames.shape[-2:]
     h, w = inference_size((H, W), input_size)
-    x = frames.float()
+    # uint8 frames on the CPU are resized as uint8 (torch's vectorised path, 2-4x faster than in
+    # float; the result is rounded to whole levels, as any image resize does); float elsewhere
+    x = frames if frames.dtype == torch.uint8 and frames.device.type == "cpu" else frames.float()
     target = IDENTITY
     if (h, w) != (H, W):
         # antialiased when shrinking; the sampling positions are align_corners=False's either way
