@@ -165,3 +165,21 @@ def test_cuda_fast_path_matches_eager() -> None:
         assert relative_error(got_low, want_low) < bound / 2, dtype
         assert (labels(model, got_low, got_offsets, (256, 512), x) == labels(model, want_low, want_offsets, (256, 512), x)).float().mean() > 0.9
         assert relative_error(want_low, low32) < bound, dtype
+
+
+def test_the_app_leaves_torch_a_core_short_but_openvino_every_core(monkeypatch) -> None:
+    import os
+
+    from gun.runtime import device
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(device, "_openvino_threads", None)
+    assert device.openvino_threads() == before  # outside the app: the same count as torch (gun bench --threads)
+    try:
+        device.leave_a_core_free()
+        cores = os.cpu_count() or 2
+        assert torch.get_num_threads() == max(1, cores - 1)
+        assert device.openvino_threads() == cores
+    finally:
+        torch.set_num_threads(before)

@@ -41,12 +41,26 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+_openvino_threads: int | None = None  # set by leave_a_core_free(); None: as many as torch
+
+
 def leave_a_core_free() -> None:
-    """Run torch on all cores but one, unless OMP_NUM_THREADS says otherwise.
+    """Run torch on all cores but one, unless OMP_NUM_THREADS says otherwise; OpenVINO keeps them all.
 
     Decoding and drawing run beside inference. When torch's threads want every core and another
     thread takes one, its OpenMP barriers wait for a descheduled thread: on 2 cores with other
-    processes busy, a 768x576 frame took 2.8 s with 2 torch threads and 0.45 s with 1.
+    processes busy, a 768x576 frame took 2.8 s with 2 torch threads and 0.45 s with 1. OpenVINO's
+    task scheduler does not stall so: in the app on 2 cores its inference took 284 ms on both
+    cores and 372 ms on one (and torch's preprocessing 21 ms on two threads, 10 on one).
     """
+    global _openvino_threads
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        cores = os.cpu_count() or 2
+        torch.set_num_threads(max(1, cores - 1))
+        _openvino_threads = cores
+
+
+def openvino_threads() -> int:
+    """Inference threads for OpenVINO: every core after leave_a_core_free(), else torch's count
+    (so `gun bench --threads N` gives every runtime the same)."""
+    return _openvino_threads or torch.get_num_threads()

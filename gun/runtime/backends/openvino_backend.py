@@ -11,6 +11,7 @@ from torch import Tensor
 
 from gun.nn.model import GUN
 from gun.runtime.backends.onnx_export import MAX_SHAPES, cached_onnx
+from gun.runtime.device import openvino_threads
 
 _HINTS = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
@@ -35,7 +36,7 @@ class OpenVinoBackend:
         if compiled is None:
             graph = self._core.read_model(cached_onnx(self.model, shape))
             config = {"INFERENCE_PRECISION_HINT": _HINTS[self.requested], "PERFORMANCE_HINT": "LATENCY",
-                      "INFERENCE_NUM_THREADS": torch.get_num_threads()}
+                      "INFERENCE_NUM_THREADS": openvino_threads()}
             compiled = self._core.compile_model(graph, "CPU", config)
             actual = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
             self.dtype = torch.bfloat16 if "bf16" in actual else torch.float32
