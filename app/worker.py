@@ -160,9 +160,10 @@ class Worker(QObject):
     def _do_load(self, path: str, device: str, dtype: str) -> None:
         self._wanted = path
         try:
-            _leave_a_core_for_the_gui()
+            from gun.runtime.device import leave_a_core_free
             from gun.runtime.segmenter import Segmenter
 
+            leave_a_core_free()  # torch's threads: one core is the GUI's (OpenVINO keeps them all)
             if not Path(path).is_file():
                 raise FileNotFoundError(f"weights {path} not found: train them (see README) or drop a .safetensors file here")
             segmenter = Segmenter.from_checkpoint(path, device, dtype)
@@ -378,12 +379,6 @@ class Worker(QObject):
         self.playback.close()
         self._segmenter = self._twin = None
         QThread.currentThread().quit()
-
-
-def _leave_a_core_for_the_gui() -> None:
-    from gun.runtime.device import leave_a_core_free
-
-    leave_a_core_free()
 
 
 class WorkerThread:
