@@ -260,6 +260,9 @@ class Presenter(QObject):
     def on_playing(self, playing: bool) -> None:
         self.state.playing = playing
         self._shown_at.clear()  # a pause is not a slow frame
+        if not playing:  # the plots show every frame drawn so far
+            self.w.performance.redraws.flush()
+            self.w.miou.redraws.flush()
 
     def on_ended(self) -> None:
         self.state.say("end of source")
@@ -276,6 +279,8 @@ class Presenter(QObject):
     def finish_script(self) -> None:
         if self.w.frames_limit is not None and not self._script_finished:
             self._script_finished = True
+            self.w.performance.redraws.flush()  # the screenshot shows every frame drawn
+            self.w.miou.redraws.flush()
             QTimer.singleShot(0, self.w.framesLimitReached.emit)
 
     def on_frame(self, bundle: FrameBundle) -> None:
@@ -299,8 +304,7 @@ class Presenter(QObject):
             self.w.performance.add(fps, {**bundle.timings, "render": render_ms}, status)
             if bundle.scores:
                 self.w.meters.show_accuracy(True)
-                self.w.miou.add(bundle.scores)
-                self.w.miou.set_trimap(bundle.trimap)
+                self.w.miou.add(bundle.scores, bundle.trimap, now=fps is None)
             if bundle.result is not None and self.state.class_names:
                 counts = np.bincount(bundle.result.labels_gum.ravel(), minlength=len(self.state.class_names))
                 self.w.legend.set_present((counts > 0).tolist())
