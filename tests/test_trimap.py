@@ -46,6 +46,24 @@ def test_distances_around_a_square() -> None:
     assert d[0, 0] == pytest.approx(math.sqrt(200), abs=1e-3)  # the image border is no boundary
 
 
+def test_distances_equal_brute_force_on_random_maps() -> None:
+    """Each pixel's distance to the nearest pixel of another label (ignore included), written out,
+    on maps with thin and compact classes, ignore, and classes touching the border."""
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        h, w = rng.integers(4, 14, 2)
+        lab = cv2.resize(rng.integers(0, 4, (h, w)).astype(np.uint8), (int(w) * 3, int(h) * 2), interpolation=cv2.INTER_NEAREST)
+        lab[rng.random(lab.shape) < 0.03] = 255
+        lab[:, rng.integers(0, lab.shape[1])] = 5  # a one-pixel-wide pole
+        ys, xs = np.indices(lab.shape)
+        want = np.full(lab.shape, np.inf)
+        for y, x in zip(ys.ravel(), xs.ravel()):
+            other = lab != lab[y, x]
+            if lab[y, x] != 255 and other.any():
+                want[y, x] = np.sqrt(((ys[other] - y) ** 2 + (xs[other] - x) ** 2).min())
+        np.testing.assert_allclose(boundary_distance(lab), want, rtol=1e-6)
+
+
 @pytest.mark.parametrize("depth", range(8))
 def test_band_membership_by_depth(depth: int) -> None:
     bands = [1, 2, 3, 4, 6, 8]

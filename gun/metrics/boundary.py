@@ -16,14 +16,24 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
     """(H, W) float32: each pixel's Euclidean distance to the nearest pixel of another label
     (1 = a 4-neighbour differs); inf for ignore pixels and for a class that fills the image."""
     dist = np.full(label.shape, np.inf, np.float32)
+    H, W = label.shape
     for c in np.unique(label):
         if c == ignore:
             continue
         inside = label == c
         if inside.all():
             break  # no boundary at all
-        d = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        dist[inside] = d[inside]
+        # Within the class's bounding box grown by one pixel (exact: every pixel outside the box is
+        # another label, and the box's one-pixel rim is at least as near as any of them); a thin
+        # class then costs its box, not the image.
+        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+        y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, H)
+        x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, W)
+        box = inside[y0:y1, x0:x1]
+        d = cv2.distanceTransform(box.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[box]
+        # squared pixel distances are integers: snapping them makes the result exact (OpenCV's float
+        # rounding depends on the box by ~1e-6, which could move a pixel across a band's edge)
+        dist[y0:y1, x0:x1][box] = np.sqrt(np.rint(d.astype(np.float64) ** 2)).astype(np.float32)
     return dist
 
 
