@@ -12,9 +12,10 @@ from gun.data.labels import IGNORE
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(C, C) int64 counts over pixels whose target is not ignored (pred and target any equal shape)."""
-    keep = target != IGNORE
-    idx = target[keep].long() * num_classes + pred[keep].long()
-    return torch.bincount(idx, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    # ignored pixels go to one extra bin instead of being masked out (boolean indexing is 5x slower)
+    C2 = num_classes * num_classes
+    idx = torch.where(target != IGNORE, target.long() * num_classes + pred.long(), C2)
+    return torch.bincount(idx.flatten(), minlength=C2 + 1)[:C2].view(num_classes, num_classes)
 
 
 @dataclass(frozen=True)
