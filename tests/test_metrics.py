@@ -44,6 +44,20 @@ def test_confusion_matrix_skips_ignore() -> None:
     assert cm.sum() == 5  # the ignored pixel is not counted
 
 
+def test_confusion_matrix_counts_every_pair_on_random_uint8_maps() -> None:
+    rng = np.random.default_rng(5)
+    for shape in [(36, 48), (2, 7, 9), (1,)]:
+        target = rng.integers(0, 11, shape).astype(np.uint8)
+        target[rng.random(shape) < 0.1] = 255
+        pred = rng.integers(0, 11, shape).astype(np.uint8)
+        expected = np.zeros((11, 11), np.int64)
+        for t, p in zip(target.ravel(), pred.ravel()):
+            if t != 255:
+                expected[t, p] += 1
+        cm = confusion_matrix(torch.from_numpy(pred), torch.from_numpy(target), 11)
+        assert cm.dtype == torch.int64 and cm.numpy().tolist() == expected.tolist()
+
+
 def test_ground_truth_as_prediction_scores_one(tmp_path: Path) -> None:
     ds = open_dataset("camvid", make_camvid(tmp_path), "val")
     cm = sum(confusion_matrix(torch.from_numpy(lab), torch.from_numpy(lab), 11) for _, lab in map(ds.load, range(len(ds))))
