@@ -196,6 +196,35 @@ def test_the_far_offset_loss_charges_only_offsets_away_from_label_changes() -> N
         assert float(got.detach()) == pytest.approx(float(base.detach()) + 2.0 * far_term, abs=1e-5)
 
 
+def test_edge_weighted_cross_entropy_is_the_written_out_weighted_mean() -> None:
+    from gun.data.labels import IGNORE
+    from gun.experiments.losses import cross_entropy
+
+    rng = np.random.default_rng(2)
+    y = np.zeros((2, 11, 14), np.int64)
+    y[:, :, 6:] = 1
+    y[0, 2:4, 9:11] = 2
+    y[1, 7:, :3] = IGNORE
+    logits = torch.from_numpy(rng.normal(size=(2, 3, 11, 14)))
+    class_w = torch.tensor([0.5, 1.0, 3.0], dtype=torch.float64)
+    nll = -torch.log_softmax(logits, 1).numpy()
+    for edge_weight, r in ((2.0, 1), (0.5, 3)):
+        num = den = 0.0
+        for n in range(2):
+            for i in range(11):
+                for j in range(14):
+                    c = y[n, i, j]
+                    if c == IGNORE:
+                        continue
+                    window = y[n, max(0, i - r):i + r + 1, max(0, j - r):j + r + 1]
+                    w = float(class_w[c]) * (1.0 if (window == c).all() else 1.0 + edge_weight)
+                    num, den = num + w * nll[n, c, i, j], den + w
+        got = cross_entropy(logits, torch.from_numpy(y), class_w.float(), edge_weight, r)  # float32, as in training
+        assert float(got) == pytest.approx(num / den, rel=1e-5)
+    plain = F.cross_entropy(logits.float(), torch.from_numpy(y), weight=class_w.float(), ignore_index=IGNORE)
+    assert float(cross_entropy(logits, torch.from_numpy(y), class_w.float(), 0.0)) == pytest.approx(float(plain))
+
+
 def test_lovasz_softmax_is_one_minus_iou_on_hard_predictions() -> None:
     from gun.data.labels import IGNORE
     from gun.experiments.losses import lovasz_softmax

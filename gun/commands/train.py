@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="GUN: add this x the length of each image's mean offset (no global shift: offsets steer pixels)")
     p.add_argument("--offset-far", type=float, default=0.0,
                    help="GUN: add this x the mean |offset| of pixels more than a low-resolution cell from any label change")
+    p.add_argument("--edge-weight", type=float, default=0.0,
+                   help="pixels within --edge-px of a label change count 1 + this in the cross-entropy (thin objects, edges)")
+    p.add_argument("--edge-px", type=int, default=3, help="distance for --edge-weight, in training pixels (default 3)")
     p.add_argument("--lovasz", type=float, default=0.0,
                    help="add this x the Lovasz-softmax loss (a surrogate of 1 - IoU: helps thin classes)")
     p.add_argument("--cache", choices=("auto", "yes", "no"), default="auto",
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,
         train_split=args.train_split, val_split=args.val_split, val_every=args.val_every, workers=args.workers,
         precision=args.precision, seed=args.seed, resume=args.resume, save_every=args.save_every, max_steps_per_epoch=args.max_steps, minutes=args.minutes,
-        init=args.init, input_scale=args.input_scale, class_weights=args.class_weights, aux_bilinear=args.aux_bilinear, offset_l1=args.offset_l1, offset_mean=args.offset_mean, offset_far=args.offset_far, lovasz=args.lovasz, cache=args.cache,
+        init=args.init, input_scale=args.input_scale, class_weights=args.class_weights, aux_bilinear=args.aux_bilinear, offset_l1=args.offset_l1, offset_mean=args.offset_mean, offset_far=args.offset_far, lovasz=args.lovasz, edge_weight=args.edge_weight, edge_px=args.edge_px, cache=args.cache,
         progress=not args.no_progress,
     )
     train(opts)

@@ -28,6 +28,23 @@ def far_from_label_changes(y: torch.Tensor, radius: int) -> torch.Tensor:
     return ((hi == lo).squeeze(1)) & (y != IGNORE)
 
 
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None, edge_weight: float = 0.0,
+                  edge_px: int = 3) -> torch.Tensor:
+    """Class-weighted cross-entropy of logits (N, C, H, W) against y (N, H, W), as F.cross_entropy's
+    weighted mean; with `edge_weight` > 0, labelled pixels within `edge_px` of a label change count
+    1 + edge_weight times (U-Net's border weighting: thin objects are all edge, and edges are where
+    a GUM and bilinear upsampling differ)."""
+    if not edge_weight:
+        return F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE)
+    per_pixel = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE, reduction="none")
+    labelled = y != IGNORE
+    near = labelled & ~far_from_label_changes(y, edge_px)
+    w = labelled.float() + edge_weight * near.float()
+    if weights is not None:
+        w = w * weights[y.clamp(0, weights.numel() - 1)]
+    return (per_pixel * (1 + edge_weight * near.float())).sum() / w.sum().clamp(min=1e-12)
+
+
 def lovasz_softmax(logits: torch.Tensor, y: torch.Tensor, sample: int | None = None) -> torch.Tensor:
     """The Lovasz-softmax loss (Berman et al., CVPR 2018) of logits (N, C, H, W) against labels y
     (N, H, W), over the batch's labelled pixels: a convex surrogate of 1 - IoU, averaged over the
@@ -54,7 +71,8 @@ def lovasz_softmax(logits: torch.Tensor, y: torch.Tensor, sample: int | None = N
 
 
 def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
-    """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance), plus for a GUN:
+    """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance; `edge_weight`
+    weights pixels near label changes more), plus for a GUN:
     - `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
       map to the image, so the offsets cannot learn a global shift of it);
     - `offset_l1` x the mean |offset| in low-resolution pixels (shrinks them everywhere alike);
@@ -66,7 +84,7 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
       is pure drift; the paper's offsets act at edges, and this leaves them free there.
     Any model: `lovasz` x the Lovasz-softmax loss of the decoded logits (an IoU surrogate)."""
     assert out.logits is not None
-    loss = F.cross_entropy(out.logits.float(), y, weight=weights, ignore_index=IGNORE)
+    loss = cross_entropy(out.logits, y, weights, opts.edge_weight, opts.edge_px)
     if opts.lovasz:
         loss = loss + opts.lovasz * lovasz_softmax(out.logits, y, LOVASZ_SAMPLE)
     if out.offsets is None:

@@ -85,6 +85,8 @@ class TrainOptions:
     offset_l1: float = 0.0  # GUN only: weight of the mean |offset|
     offset_mean: float = 0.0  # GUN only: weight of the length of each image's mean offset
     offset_far: float = 0.0  # GUN only: weight of the mean |offset| more than a low-res cell from any label change
+    edge_weight: float = 0.0  # cross-entropy pixels within edge_px of a label change count 1 + this
+    edge_px: int = 3  # at the training crop's resolution
     lovasz: float = 0.0  # weight of the Lovasz-softmax loss (an IoU surrogate) beside the cross-entropy
     cache: str = "auto"  # decode the training split once into memory: "auto" (if under 2 GiB), "yes", "no"
     resume: bool = False
@@ -232,6 +234,11 @@ def train(opts: TrainOptions) -> dict:
         raise ValueError(f"--input-scale must be positive, got {opts.input_scale}")
     if opts.save_every < 1 or (opts.minutes is not None and opts.minutes <= 0):
         raise ValueError(f"--save-every must be at least 1 and --minutes positive, got {opts.save_every} and {opts.minutes}")
+    terms = {"--aux-bilinear": opts.aux_bilinear, "--offset-l1": opts.offset_l1, "--offset-mean": opts.offset_mean,
+             "--offset-far": opts.offset_far, "--lovasz": opts.lovasz, "--edge-weight": opts.edge_weight}
+    negative = [f"{flag} {v}" for flag, v in terms.items() if v < 0]
+    if negative or opts.edge_px < 1:
+        raise ValueError(f"loss weights must be >= 0 and --edge-px >= 1, got {', '.join(negative) or f'--edge-px {opts.edge_px}'}")
     scale_range = None if opts.random_scale is None else tuple(s * opts.input_scale for s in opts.random_scale)
     aug = Augmentation(crop=tuple(opts.crop), scale=scale_range, flip=opts.flip,  # type: ignore[arg-type]
                        color_jitter=opts.color_jitter, lighting=opts.lighting)
