@@ -212,8 +212,24 @@ def make_meta(opts: TrainOptions, model: GUN, ds: SegmentationDataset, metrics: 
     )
 
 
+def check_options(opts: TrainOptions) -> None:
+    """One-line ValueError for an option value no run can use (before any data is read or folder made)."""
+    if not opts.input_scale > 0:
+        raise ValueError(f"--input-scale must be positive, got {opts.input_scale}")
+    if opts.save_every < 1 or (opts.minutes is not None and not opts.minutes > 0):
+        raise ValueError(f"--save-every must be at least 1 and --minutes positive, got {opts.save_every} and {opts.minutes}")
+    terms = {"--aux-bilinear": opts.aux_bilinear, "--offset-l1": opts.offset_l1, "--offset-mean": opts.offset_mean,
+             "--offset-far": opts.offset_far, "--lovasz": opts.lovasz, "--edge-weight": opts.edge_weight}
+    bad = [f"{flag} {v}" for flag, v in terms.items() if not v >= 0]  # NaN too
+    if bad:
+        raise ValueError(f"loss weights must be >= 0, got {', '.join(bad)}")
+    if opts.edge_px < 1:
+        raise ValueError(f"--edge-px must be at least 1, got {opts.edge_px}")
+
+
 def train(opts: TrainOptions) -> dict:
     """Run (or resume) training; returns the history. Only rank 0 writes files."""
+    check_options(opts)
     rank, world, local_rank = _distributed()
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
@@ -230,15 +246,6 @@ def train(opts: TrainOptions) -> dict:
     val_ds = open_dataset(opts.dataset, opts.data_root, opts.val_split) if opts.val_every else None
     if rank == 0:  # after the data is found: a bad --data-root leaves no empty run folder
         out.mkdir(parents=True, exist_ok=True)
-    if opts.input_scale <= 0:
-        raise ValueError(f"--input-scale must be positive, got {opts.input_scale}")
-    if opts.save_every < 1 or (opts.minutes is not None and opts.minutes <= 0):
-        raise ValueError(f"--save-every must be at least 1 and --minutes positive, got {opts.save_every} and {opts.minutes}")
-    terms = {"--aux-bilinear": opts.aux_bilinear, "--offset-l1": opts.offset_l1, "--offset-mean": opts.offset_mean,
-             "--offset-far": opts.offset_far, "--lovasz": opts.lovasz, "--edge-weight": opts.edge_weight}
-    negative = [f"{flag} {v}" for flag, v in terms.items() if v < 0]
-    if negative or opts.edge_px < 1:
-        raise ValueError(f"loss weights must be >= 0 and --edge-px >= 1, got {', '.join(negative) or f'--edge-px {opts.edge_px}'}")
     scale_range = None if opts.random_scale is None else tuple(s * opts.input_scale for s in opts.random_scale)
     aug = Augmentation(crop=tuple(opts.crop), scale=scale_range, flip=opts.flip,  # type: ignore[arg-type]
                        color_jitter=opts.color_jitter, lighting=opts.lighting)
