@@ -99,3 +99,45 @@ def test_evaluate_confusion_with_a_perfect_model(tmp_path: Path) -> None:
         assert s.miou == pytest.approx(1.0) and s.pixel_acc == pytest.approx(1.0)
         void = sum(int((ds.load(i)[1] == 255).sum()) for i in range(len(ds)))
         assert cm.sum() == 3 * 64 * 96 - void
+
+
+def test_running_scores_add_up_frames_and_reuse_a_given_distance_map() -> None:
+    from gun.data.labels import IGNORE
+    from gun.metrics.boundary import boundary_distance
+    from gun.metrics.running import RunningScores
+    from gun.runtime.result import FrameResult
+
+    def miou(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
+        """Written out: per class tp / (gt + pred - tp) over the labelled pixels of all pairs."""
+        ious = []
+        for c in range(3):
+            tp = sum(int(((p == c) & (g == c)).sum()) for p, g in pairs)
+            union = sum(int((((p == c) | (g == c)) & (g != IGNORE)).sum()) for p, g in pairs)
+            if union:
+                ious.append(tp / union)
+        return float(np.mean(ious))
+
+    rng = np.random.default_rng(3)
+    truth = [rng.integers(0, 3, (9, 12)).astype(np.uint8) for _ in range(2)]
+    truth[1][0, :4] = IGNORE
+    gum = [np.where(rng.random(t.shape) < 0.8, t, rng.integers(0, 3, t.shape)).astype(np.uint8) for t in truth]
+    bil = [np.where(rng.random(t.shape) < 0.6, t, rng.integers(0, 3, t.shape)).astype(np.uint8) for t in truth]
+
+    def result(i: int) -> FrameResult:
+        return FrameResult(gum[i], bil[i], None, np.zeros((3, 2, 2), np.float32), (1, 1, 0, 0), ground_truth=truth[i])
+
+    computed, given = RunningScores(3), RunningScores(3)
+    for i in range(2):
+        a = computed.update(result(i))
+        assert computed.last_distance is not None
+        np.testing.assert_array_equal(computed.last_distance, boundary_distance(truth[i]))
+        b = given.update(result(i), computed.last_distance)
+        assert a == b and computed.trimap() == given.trimap()
+        assert a["miou_gum"] == pytest.approx(miou([(gum[i], truth[i])]))
+        assert a["miou_bilinear"] == pytest.approx(miou([(bil[i], truth[i])]))
+    assert a["running_miou_gum"] == pytest.approx(miou(list(zip(gum, truth))))
+    assert a["running_miou_bilinear"] == pytest.approx(miou(list(zip(bil, truth))))
+    far = RunningScores(3)  # a given map is used as it is: every pixel 1000 px from a boundary is in no band
+    far.update(result(0), np.full(truth[0].shape, 1000.0, np.float32))
+    assert far.trimap()["gum"] == [None] * len(far.bands)
+    assert RunningScores(3).update(FrameResult(gum[0], bil[0], None, np.zeros((3, 2, 2), np.float32), (1, 1, 0, 0))) == {}

@@ -26,6 +26,7 @@ class RunningScores:
     band_gum: np.ndarray = field(init=False)  # (B, C, C) per band
     band_bilinear: np.ndarray = field(init=False)
     frames: int = 0
+    last_distance: np.ndarray | None = None  # the boundary distances of the last frame scored
     mismatch: bool = False  # ground truth had class ids the model does not know: not scored
 
     def __post_init__(self) -> None:
@@ -43,8 +44,10 @@ class RunningScores:
         """Running mIoU per band, for both decoders (None where a band has no pixels yet)."""
         return {"gum": band_mious(self.band_gum), "bilinear": band_mious(self.band_bilinear)}
 
-    def update(self, result: FrameResult) -> dict[str, float]:
-        """Scores of this frame and of all frames so far; {} without ground truth."""
+    def update(self, result: FrameResult, distance: np.ndarray | None = None) -> dict[str, float]:
+        """Scores of this frame and of all frames so far; {} without ground truth. `distance`: the
+        ground truth's boundary_distance when already computed (another model's scores of the same
+        frame: `last_distance`)."""
         if result.ground_truth is None:
             return {}
         labelled = result.ground_truth[result.ground_truth != IGNORE]
@@ -56,7 +59,8 @@ class RunningScores:
         cm_bil = confusion_matrix(torch.from_numpy(result.labels_bilinear), target, self.num_classes).numpy()
         self.gum += cm_gum
         self.bilinear += cm_bil
-        dist = boundary_distance(result.ground_truth)
+        dist = boundary_distance(result.ground_truth) if distance is None else distance
+        self.last_distance = dist
         self.band_gum += band_confusion(dist, result.ground_truth, result.labels_gum, self.bands, self.num_classes)
         self.band_bilinear += band_confusion(dist, result.ground_truth, result.labels_bilinear, self.bands,
                                              self.num_classes)
