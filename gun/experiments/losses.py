@@ -38,11 +38,10 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor |
         return F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE)
     per_pixel = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE, reduction="none")
     labelled = y != IGNORE
-    near = labelled & ~far_from_label_changes(y, edge_px)
-    w = labelled.float() + edge_weight * near.float()
-    if weights is not None:
-        w = w * weights[y.clamp(0, weights.numel() - 1)]
-    return (per_pixel * (1 + edge_weight * near.float())).sum() / w.sum().clamp(min=1e-12)
+    boost = 1 + edge_weight * (labelled & ~far_from_label_changes(y, edge_px)).float()
+    # the denominator F.cross_entropy uses, each pixel's class weight now times its boost
+    w = boost * labelled.float() * (1 if weights is None else weights[y.clamp(0, weights.numel() - 1)])
+    return (per_pixel * boost).sum() / w.sum().clamp(min=1e-12)
 
 
 def lovasz_softmax(logits: torch.Tensor, y: torch.Tensor, sample: int | None = None) -> torch.Tensor:
