@@ -12,12 +12,13 @@ from conftest import calibrated_model, make_checkpoint
 
 from gun.cli import main
 from gun.experiments.export import smooth_frame
+from gun.nn.checkpoint import load_model
 from gun.nn.config import preset
 from gun.nn.geometry import IDENTITY
 from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput, build_model
 from gun.runtime.backends import BackendModel, create_backend, hardware, installed, resolve_backend, resolve_precision, supports
-from gun.runtime.frames import Prepared, decode, padded_size
+from gun.runtime.frames import Prepared, decode, padded_size, prepare, to_tensor
 from tests.datasets import make_camvid
 
 CPU = torch.device("cpu")
@@ -85,6 +86,28 @@ def test_auto_picks_by_device_and_precision(monkeypatch: pytest.MonkeyPatch) -> 
     assert resolve_precision("auto", CPU, "auto") == torch.bfloat16
     assert resolve_precision("onnxruntime", CPU, "auto") == torch.float32  # what it can run
     assert resolve_precision("torch", torch.device("cuda"), "auto") == torch.float16
+
+
+@pytest.mark.skipif(not installed("openvino"), reason="needs openvino")
+def test_openvino_reports_the_precision_it_runs() -> None:
+    """`dtype` is what OpenVINO compiled (bf16 only where its CPU plugin has native bf16); the shipped
+    model's bf16 labels of a real frame are float32's but for a few boundary pixels."""
+    import cv2
+    import openvino as ov
+
+    native = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    root = Path(__file__).resolve().parent.parent
+    model, meta = load_model(root / "weights" / "gun_effnet_camvid.safetensors")
+    rgb = cv2.cvtColor(cv2.imread(str(root / "assets" / "leuvenA.jpg")), cv2.COLOR_BGR2RGB)
+    prep = prepare(to_tensor(rgb), meta.mean, meta.std, model.input_multiple, meta.input_size)
+    got = {}
+    for dtype in ("bfloat16", "float32"):
+        backend = create_backend("openvino", model, CPU, dtype)
+        low, offsets = backend.run(prep.x)
+        got[dtype] = channel_argmax(decode(model, GUNOutput(None, low, offsets), prep))
+        want = torch.bfloat16 if dtype == "bfloat16" and native else torch.float32
+        assert backend.dtype == want, dtype
+    assert (got["bfloat16"] == got["float32"]).float().mean() >= (0.97 if native else 0.999)
 
 
 def test_bad_choices_are_one_line() -> None:

@@ -38,8 +38,9 @@ class OpenVinoBackend:
             config = {"INFERENCE_PRECISION_HINT": _HINTS[self.requested], "PERFORMANCE_HINT": "LATENCY",
                       "INFERENCE_NUM_THREADS": openvino_threads()}
             compiled = self._core.compile_model(graph, "CPU", config)
-            actual = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-            self.dtype = torch.bfloat16 if "bf16" in actual else torch.float32
+            # an ov.Type: str() gives "<Type: 'bfloat16'>", its name "bf16"
+            actual = str(compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
+            self.dtype = torch.bfloat16 if actual == "bf16" else torch.float32
             if len(self._compiled) >= MAX_SHAPES:  # frames at their own sizes: keep the latest few
                 self._compiled.pop(next(iter(self._compiled)))
             self._compiled[shape] = compiled
