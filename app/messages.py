@@ -25,7 +25,7 @@ class FrameBundle:
 
     frame: Frame
     result: FrameResult | None  # None while no model is loaded: the plain frame is shown
-    timings: dict[str, float]  # ms: decode + the Segmenter's stages (+ "twin" when the twin ran)
+    timings: dict[str, float]  # ms: decode + the Segmenter's stages (+ "twin" when the twin ran, "score" with ground truth)
     scores: dict[str, float]  # per-frame and running mIoU of the decoders, when ground truth exists
     frame_count: int | None
     dropped: int  # frames a live source dropped so far because the model was busy

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -306,7 +307,10 @@ class Worker(QObject):
             timings.update(result.timings)
             if twin is not None:
                 timings["twin"] = sum(twin.timings.values())
+            started = time.perf_counter()
             scores, trimap = self._score(frame, result, twin)
+            if scores:
+                timings["score"] = (time.perf_counter() - started) * 1e3
         self.playback.last = frame
         self.frames_processed += 1
         with self._lock:

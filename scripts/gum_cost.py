@@ -1,5 +1,6 @@
 """Where the GUM's extra time goes on a CPU: the network with and without its guidance module
-(OpenVINO, float32, timed alternately), the offsets' resampling to the frame, and the labels of
+(OpenVINO in the precision `auto` picks: bf16 on a CPU with native bf16, else float32; timed
+alternately), the offsets' resampling to the frame, and the labels of
 each decoder (gun.nn.sampled_labels), for the shipped model at its inference size.
 
     python scripts/gum_cost.py [CHECKPOINT]   # default: the shipped GUN; nothing else may run
@@ -39,8 +40,8 @@ def main() -> None:
     x = smooth_frame(padded_size(H, W, model.input_multiple))
     prep = Prepared(x, (H, W), IDENTITY)
     cpu = torch.device("cpu")
-    gum_net = create_backend("openvino", model, cpu, "float32")
-    plain_net = create_backend("openvino", without_guidance(model).eval(), cpu, "float32")
+    gum_net = create_backend("openvino", model, cpu, "auto")
+    plain_net = create_backend("openvino", without_guidance(model).eval(), cpu, "auto")
     with torch.inference_mode():
         low, offsets = gum_net.run(x)
         plain_low, _ = plain_net.run(x)
@@ -48,7 +49,7 @@ def main() -> None:
         frame_off = frame_offsets(model, gum_out, prep)
         times = time_alternating({"gum": lambda: gum_net.run(x), "bilinear": lambda: plain_net.run(x)}, 1, 20, cpu)
         g, b = statistics.median(times["gum"]), statistics.median(times["bilinear"])
-        print(f"network (OpenVINO, alternating): with guidance {g:.1f} ms, without {b:.1f} ms, "
+        print(f"network (OpenVINO {gum_net.dtype}, alternating): with guidance {g:.1f} ms, without {b:.1f} ms, "
               f"ratio {paired_ratio(times['gum'], times['bilinear']):.3f} (median of per-round ratios)")
         print(f"offsets resampled to {H}x{W}: {median_ms(lambda: frame_offsets(model, gum_out, prep)):.2f} ms")
         print(f"GUM labels: {median_ms(lambda: decode_labels(model, gum_out, prep, 'gum', frame_off)):.2f} ms, "

@@ -30,6 +30,7 @@ STAGES: dict[str, tuple[int, int, int]] = {
     "inference": (66, 165, 245),
     "upsampling": (171, 71, 188),
     "twin": (174, 213, 129),
+    "score": (255, 238, 88),  # live mIoU and trimap, with ground truth only
     "render": (240, 98, 146),
 }
 MODEL_STAGES = ("preprocess", "inference", "upsampling")

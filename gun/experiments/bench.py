@@ -54,6 +54,7 @@ from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput, build_model
 from gun.nn.profile import count_flops
 from gun.runtime.backends import Backend, check_names, create_backend, dtype_name, resolve_backend, resolve_precision
+from gun.runtime.backends.hardware import BF16_FLAGS, cpu_flags
 from gun.runtime.frames import Prepared, decode_labels, frame_offsets, padded_size
 
 INCLUDES = {
@@ -79,7 +80,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     n = torch.get_num_threads()
-    return f"{cpu_model()} ({n} thread{'s' if n > 1 else ''})"
+    # CPUs of one model name differ in what decides bf16 speed (Zen 3 vs Zen 4 are both "AMD EPYC")
+    bf16 = next((flag for flag in BF16_FLAGS if flag in cpu_flags()), "no native bf16")
+    return f"{cpu_model()} ({n} thread{'s' if n > 1 else ''}, {bf16})"
 
 
 def synchronize(device: torch.device) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from gun.data.labels import IGNORE
-from gun.metrics.boundary import band_confusion, band_mious, boundary_distance
-from gun.metrics.confusion import confusion_matrix, scores
+from gun.metrics.boundary import band_mious, boundary_distance, ring_confusion
+from gun.metrics.confusion import scores
 from gun.runtime.result import FrameResult
 
 
@@ -54,16 +53,16 @@ class RunningScores:
         if labelled.size and int(labelled.max()) >= self.num_classes:
             self.mismatch = True  # e.g. 19-class Cityscapes truth for an 11-class CamVid model
             return {}
-        target = torch.from_numpy(result.ground_truth)
-        cm_gum = confusion_matrix(torch.from_numpy(result.labels_gum), target, self.num_classes).numpy()
-        cm_bil = confusion_matrix(torch.from_numpy(result.labels_bilinear), target, self.num_classes).numpy()
-        self.gum += cm_gum
-        self.bilinear += cm_bil
         dist = boundary_distance(result.ground_truth) if distance is None else distance
         self.last_distance = dist
-        self.band_gum += band_confusion(dist, result.ground_truth, result.labels_gum, self.bands, self.num_classes)
-        self.band_bilinear += band_confusion(dist, result.ground_truth, result.labels_bilinear, self.bands,
-                                             self.num_classes)
+        # one pass per decoder gives the frame's confusion matrix and the bands' (rings: nested by cumsum)
+        rings_gum = ring_confusion(dist, result.ground_truth, result.labels_gum, self.bands, self.num_classes)
+        rings_bil = ring_confusion(dist, result.ground_truth, result.labels_bilinear, self.bands, self.num_classes)
+        cm_gum, cm_bil = rings_gum.sum(0), rings_bil.sum(0)
+        self.gum += cm_gum
+        self.bilinear += cm_bil
+        self.band_gum += np.cumsum(rings_gum[:-1], axis=0)
+        self.band_bilinear += np.cumsum(rings_bil[:-1], axis=0)
         self.frames += 1
         return {
             "miou_gum": scores(cm_gum).miou, "miou_bilinear": scores(cm_bil).miou,

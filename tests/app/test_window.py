@@ -216,7 +216,7 @@ def test_switch_weights_and_precision_at_run_time(qtbot, windows, checkpoint: Pa
     assert not window.device_combo.model().item(2).isEnabled() or window.model.cuda_available
     drop(window, checkpoint_bilinear)
     qtbot.waitUntil(lambda: "bilinear only" in window.model_label.text(), timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: window.bundle.result is not None and window.bundle.result.offsets is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.bundle is not None and window.bundle.result is not None and window.bundle.result.offsets is None, timeout=TIMEOUT)
     assert window.state.weights == str(checkpoint_bilinear)
 
 
