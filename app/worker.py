@@ -67,8 +67,7 @@ class Worker(QObject):
         self._lock = threading.Lock()
         self._in_flight = 0
         self._cancel_export = threading.Event()
-        self._scores = None  # gun.metrics.running.RunningScores of the GUN
-        self._twin_scores = None  # and of the twin
+        self._scores = self._twin_scores = None  # gun.metrics.running.RunningScores of the GUN, of the twin
         self.frames_processed = 0
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
@@ -307,10 +306,7 @@ class Worker(QObject):
             timings.update(result.timings)
             if twin is not None:
                 timings["twin"] = sum(twin.timings.values())
-            started = time.perf_counter()
-            scores, trimap = self._score(frame, result, twin)
-            if scores:
-                timings["score"] = (time.perf_counter() - started) * 1e3
+            scores, trimap = self._score(frame, result, twin, timings)
         self.playback.last = frame
         self.frames_processed += 1
         with self._lock:
@@ -319,10 +315,11 @@ class Worker(QObject):
         self.frameReady.emit(FrameBundle(frame, result, timings, scores, source.frame_count if source else None,
                                          self.playback.dropped, trimap, twin, self._playing))
 
-    def _score(self, frame: Frame, result: FrameResult, twin: FrameResult | None) -> tuple[dict[str, float], dict | None]:
+    def _score(self, frame: Frame, result: FrameResult, twin: FrameResult | None,
+               timings: dict[str, float]) -> tuple[dict[str, float], dict | None]:
         """Per-frame and running mIoU of GUM, GUN bilinear and twin (over the frames it ran on), and
-        the running trimap."""
-        result.ground_truth = frame.labels
+        the running trimap; the time it took goes to timings["score"]."""
+        started, result.ground_truth = time.perf_counter(), frame.labels
         scores = self._scores.update(result) if self._scores is not None else {}
         if not scores:
             if frame.labels is not None and self._scores is not None and self._scores.mismatch:
@@ -336,6 +333,7 @@ class Worker(QObject):
             twin_scores = self._twin_scores.update(twin, self._scores.last_distance)  # same truth: same distances
             scores.update(miou_twin=twin_scores["miou_gum"], running_miou_twin=twin_scores["running_miou_gum"])
             trimap["twin"] = self._twin_scores.trimap()["gum"]
+        timings["score"] = (time.perf_counter() - started) * 1e3
         return scores, trimap
 
     @Slot(object)

@@ -43,9 +43,13 @@ ARCHS = [("gun", "efficientnet_lite0", (1.0, 0.5)), ("gun", "drn_d_22", (0.5, 0.
 
 @pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"{a[0]}-{a[1]}-{'-'.join(map(str, a[2]))}")
 def test_every_backend_gives_torch_labels(arch: tuple[str, str, tuple[float, ...]]) -> None:
-    model = calibrated(*arch)
+    name, encoder, scales = arch
     size = (90, 150)  # not a multiple: padded like a frame, decoded onto the frame's pixels
-    x = smooth_frame(padded_size(*size, model.input_multiple))
+    padded = padded_size(*size, build_model(preset(name, encoder=encoder, num_classes=5, scales=scales)).input_multiple)
+    # BatchNorm calibrated at the frame's size: at the smallest input DRN's quarter-scale branch sees
+    # 1x2 maps, its logits reach 1e4 and float32 reassociation alone moves them by 0.05
+    model = calibrated(*arch, size=padded)
+    x = smooth_frame(padded)
     low, offsets = create_backend("torch", model, CPU, "float32").run(x)
     reference = labels(model, low, offsets, size, x)
     assert reference.unique().numel() > 1  # the test model predicts more than one class
@@ -54,11 +58,11 @@ def test_every_backend_gives_torch_labels(arch: tuple[str, str, tuple[float, ...
         assert backend.name == name and backend.dtype == torch.float32
         got_low, got_offsets = backend.run(x)
         assert got_low.shape == low.shape and got_low.dtype == torch.float32
-        torch.testing.assert_close(got_low, low, atol=2e-2, rtol=1e-2)  # float32 reassociation in deep random nets
+        torch.testing.assert_close(got_low, low, atol=1e-3, rtol=1e-3)
         if offsets is None:
             assert got_offsets is None
         else:
-            torch.testing.assert_close(got_offsets, offsets, atol=1e-2, rtol=1e-2)
+            torch.testing.assert_close(got_offsets, offsets, atol=1e-3, rtol=1e-3)
         assert (labels(model, got_low, got_offsets, size, x) == reference).float().mean() >= 0.999, name
 
 

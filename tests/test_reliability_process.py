@@ -28,9 +28,11 @@ def _full_disk(limit: int):
 
 
 def _annotate(source: Path, out: Path, weights: Path, frames: int, logs: Path, **popen: object) -> subprocess.Popen:
+    """float32 on every CPU: the full-disk case needs the same (over 3000-byte) output everywhere."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "GUN_LOG_DIR": str(logs), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "gun.cli", "annotate", str(source), "--out", str(out), "--weights", str(weights),
-                             "--frames", str(frames), "--backend", "torch", "--device", "cpu", "--no-progress"],
+                             "--frames", str(frames), "--backend", "torch", "--device", "cpu", "--dtype", "float32",
+                             "--no-progress"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 

@@ -80,7 +80,8 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     n = torch.get_num_threads()
-    # CPUs of one model name differ in what decides bf16 speed (Zen 3 vs Zen 4 are both "AMD EPYC")
+    # CPUs of one model name differ in what decides bf16 speed (EPYCs with and without AVX-512 both
+    # read "AMD EPYC")
     bf16 = next((flag for flag in BF16_FLAGS if flag in cpu_flags()), "no native bf16")
     return f"{cpu_model()} ({n} thread{'s' if n > 1 else ''}, {bf16})"
 

@@ -9,7 +9,7 @@ import torch
 
 # CPU flags (Linux /proc/cpuinfo names) of instructions that multiply bf16 natively: AMX tiles
 # (Sapphire Rapids and later) and AVX512-BF16 (Cooper Lake, Zen 4 and later). Without them bf16
-# is emulated and slower than float32 (measured: about 10x on this machine's AMD EPYC Zen 3).
+# is emulated and slower than float32 (measured: about 10x on an AMD EPYC without AVX-512).
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
