@@ -17,9 +17,10 @@ from typing import NoReturn
 
 # The file options each command writes: checked before the command runs (gun.io.files.check_output),
 # so that an output that is an input, a folder or unwritable is refused before any work or write.
-OUTPUTS = {"annotate": ("out",), "eval": ("json",), "trimap": ("out", "json"), "bench": ("json", "plot"), "release": ("out",)}
+OUTPUTS = {"annotate": ("out",), "eval": ("json",), "trimap": ("out", "json"), "bench": ("json", "plot"), "release": ("out",),
+           "distill": ("out",)}
 
-COMMANDS = ("models", "train", "release", "eval", "trimap", "bench", "curves", "annotate", "predict", "export")
+COMMANDS = ("models", "train", "distill", "release", "eval", "trimap", "bench", "curves", "annotate", "predict", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,10 @@ class GUNConfig:
     postproc: tuple[int, ...] = ()
     guidance: Guidance | None = None
     guidance_channels: int = 32  # width of the guidance module's hidden maps (ours)
+    # The guide (the high-resolution branch's stride-2 activation) averaged over pool x pool cells
+    # before the guidance module: 1 = the paper's; 2 runs the module at a quarter of the pixels
+    # (ours: issue 9's GUM cost; distilled from a pool-1 model by `gun distill-guidance`)
+    guidance_pool: int = 1
     # Offsets are bounded to +-offset_bound low-resolution pixels by a tanh (DySample-style
     # scope); the paper does not bound them. 2 px lets a sample reach the neighbouring cell's
     # far side, enough to cross a boundary, and keeps samples from wandering.
@@ -58,6 +62,10 @@ class GUNConfig:
             raise ValueError(f"unknown guidance {self.guidance!r}: choose one of {', '.join(GUIDANCES)} or None")
         if self.guidance is not None and len(self.scales) < 2:
             raise ValueError("guidance needs a medium-resolution branch: give at least two scales")
+        if self.guidance_pool not in (1, 2, 4):
+            raise ValueError(f"guidance_pool must be 1, 2 or 4, got {self.guidance_pool}")
+        if self.guidance_pool > 1 and self.guidance not in ("fusion", "high-res"):
+            raise ValueError("guidance_pool averages the guide of fusion or high-res guidance: use it with one of those")
         if self.offset_bound <= 0:
             raise ValueError(f"offset_bound must be positive, got {self.offset_bound}")
 

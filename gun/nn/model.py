@@ -67,11 +67,12 @@ class GUN(nn.Module):
             guide_grid = branch_grid(config.scales[0], enc.guide_stride)
             width, bound = config.guidance_channels, config.offset_bound
             if config.guidance == "high-res":
-                self.guidance = HighResGuidance(enc.guide_channels, bound, guide_grid)
+                self.guidance = HighResGuidance(enc.guide_channels, bound, guide_grid, config.guidance_pool)
             elif config.guidance == "large-rf":
                 self.guidance = LargeRFGuidance(self.fusion.out_channels, width, bound, self.logits_grid)
             else:
-                self.guidance = FusionGuidance(enc.guide_channels, self.fusion.out_channels, width, bound, guide_grid, self.logits_grid)
+                self.guidance = FusionGuidance(enc.guide_channels, self.fusion.out_channels, width, bound, guide_grid,
+                                               self.logits_grid, config.guidance_pool)
 
     @property
     def mean(self) -> tuple[float, float, float]:

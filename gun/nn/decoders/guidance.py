@@ -33,16 +33,27 @@ class OffsetHead(nn.Module):
         return self.bound * torch.tanh(self.conv(x))
 
 
+def pooled_grid(guide_grid: Grid, pool: int) -> Grid:
+    """Where the cells of the guide averaged over pool x pool cells sit: cell k covers guide cells
+    pool*k .. pool*k + pool - 1, so its centre is at guide cell pool*k + (pool - 1) / 2."""
+    return guide_grid if pool == 1 else guide_grid.then(Grid.regular(float(pool), (pool - 1) / 2))
+
+
+def pool_guide(guide: Tensor, pool: int) -> Tensor:
+    return guide if pool == 1 else F.avg_pool2d(guide, pool)
+
+
 class HighResGuidance(nn.Module):
     """high-res: one 1x1 conv on the medium branch's stride-2 activation (DRN's layer2, 32 ch)."""
 
-    def __init__(self, guide_channels: int, bound: float, guide_grid: Grid) -> None:
+    def __init__(self, guide_channels: int, bound: float, guide_grid: Grid, pool: int = 1) -> None:
         super().__init__()
         self.head = OffsetHead(guide_channels, bound, kernel=1)
-        self.grid = guide_grid
+        self.pool = pool
+        self.grid = pooled_grid(guide_grid, pool)
 
     def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
-        return self.head(guide)  # (N, 2, H/2, W/2) of the medium input
+        return self.head(pool_guide(guide, self.pool))  # (N, 2, H/2p, W/2p) of the medium input
 
 
 class LargeRFGuidance(nn.Module):
@@ -68,19 +79,22 @@ class LargeRFGuidance(nn.Module):
 class FusionGuidance(nn.Module):
     """fusion (the paper's choice): the high-resolution guide and the large-receptive-field fusion
     output merged by "base sum": two Conv-BN blocks (one per signal, to a common width), a single
-    upsampling (of the large signal onto the guide's grid), ReLU, then the offset head."""
+    upsampling (of the large signal onto the guide's grid), ReLU, then the offset head. With
+    pool > 1 the guide is first averaged over pool x pool cells (ours: pool**2 times fewer pixels)."""
 
     def __init__(self, guide_channels: int, fused_channels: int, width: int, bound: float,
-                 guide_grid: Grid, fused_grid: Grid) -> None:
+                 guide_grid: Grid, fused_grid: Grid, pool: int = 1) -> None:
         super().__init__()
         self.high = conv_bn(guide_channels, width, 1, relu=False)
         self.large = conv_bn(fused_channels, width, 3, relu=False)
         self.head = OffsetHead(width, bound)
-        self.grid, self.fused_grid = guide_grid, fused_grid
+        self.pool = pool
+        self.grid, self.fused_grid = pooled_grid(guide_grid, pool), fused_grid
 
     def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
+        guide = pool_guide(guide, self.pool)
         large = resample(self.large(fused), self.fused_grid.within(self.grid), guide.shape[-2:])
-        return self.head(F.relu(self.high(guide) + large))  # (N, 2, H/2, W/2) of the medium input
+        return self.head(F.relu(self.high(guide) + large))  # (N, 2, H/2p, W/2p) of the medium input
 
 
 GuidanceModule = HighResGuidance | LargeRFGuidance | FusionGuidance

@@ -1,0 +1,43 @@
+"""`gun distill`: a cheaper guidance module (pooled guide, fewer channels) taught a trained GUN's offsets."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("distill", help="replace a GUN's guidance module by a cheaper one taught its offsets")
+    p.add_argument("--checkpoint", required=True, help="the teacher: a GUN with fusion or high-res guidance")
+    p.add_argument("--dataset", choices=("cityscapes", "camvid"), required=True)
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True, help="the student (.safetensors, float16)")
+    p.add_argument("--pool", type=int, choices=(1, 2, 4), default=2,
+                   help="average the guide over pool x pool cells first (2: a quarter of the pixels)")
+    p.add_argument("--channels", type=int, default=16, help="width of the student's hidden maps (default 16)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use the first N images of the split (smoke runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from gun.experiments.distill import distill
+
+    if not 1 <= args.channels <= 4096:
+        raise ValueError(f"--channels must be 1..4096, got {args.channels}")
+    # the command that made the file, for its metadata (every option spelt out, so it reruns as it ran)
+    words = ["gun", "distill", "--checkpoint", args.checkpoint, "--dataset", args.dataset, "--data-root", args.data_root,
+             "--split", args.split, "--pool", args.pool, "--channels", args.channels, "--epochs", args.epochs, "--lr", args.lr,
+             "--batch", args.batch, "--seed", args.seed, *(["--limit", args.limit] if args.limit else []), "--out", args.out]
+    meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
+                       args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
+                       command=shlex.join(map(str, words)))
+    print(f"wrote {args.out} (float16; guidance pool {meta.config.guidance_pool}, {meta.config.guidance_channels} channels; "
+          f"last epoch's L1 to the teacher's offsets {l1:.4f} low-res px)")
+    return 0

@@ -1,0 +1,95 @@
+"""Pooled guidance (config.guidance_pool) and `gun distill`: the pooled guide's cells sit where the
+averages are, the pooled model exports like any other, and distillation keeps every frozen weight
+while the student's offsets move towards the teacher's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import calibrated_model, make_checkpoint
+
+from gun.cli import main
+from gun.experiments.distill import distill
+from gun.experiments.export import smooth_frame
+from gun.nn.checkpoint import load_model, validate_meta
+from gun.nn.config import preset
+from gun.nn.decoders.guidance import pool_guide, pooled_grid
+from gun.nn.geometry import branch_grid
+from gun.runtime.backends import create_backend
+from tests.datasets import make_camvid
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("pool", [2, 4])
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_pooled_cells_sit_at_the_mean_of_the_cells_they_average(pool: int, scale: float) -> None:
+    """A guide whose values are its cells' own input coordinates, averaged, gives the coordinates
+    pooled_grid claims (averaging is linear: the mean of positions is the position of the mean)."""
+    grid = branch_grid(scale, 2)
+    h, w = 8, 12
+    ys = grid.origin[0] + grid.stride[0] * torch.arange(h, dtype=torch.float64)
+    xs = grid.origin[1] + grid.stride[1] * torch.arange(w, dtype=torch.float64)
+    guide = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w)])[None]  # (1, 2, h, w): x, y
+    pooled, cells = pool_guide(guide, pool), pooled_grid(grid, pool)
+    want_x = cells.origin[1] + cells.stride[1] * torch.arange(w // pool, dtype=torch.float64)
+    want_y = cells.origin[0] + cells.stride[0] * torch.arange(h // pool, dtype=torch.float64)
+    torch.testing.assert_close(pooled[0, 0, 0], want_x)
+    torch.testing.assert_close(pooled[0, 1, :, 0], want_y)
+    assert pooled_grid(grid, 1) == grid and pool_guide(guide, 1) is guide
+
+
+def test_a_pooled_model_exports_and_gives_torch_offsets() -> None:
+    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5))
+    model = calibrated_model(type(config)(**{**config.__dict__, "guidance_pool": 2}), calibration=(2, 128, 192))
+    assert model.offsets_grid == pooled_grid(branch_grid(1.0, 2), 2)
+    x = smooth_frame((128, 192))
+    low, offsets = create_backend("torch", model, CPU, "float32").run(x)
+    assert offsets is not None and offsets.shape[-2:] == (128 // 4, 192 // 4)  # stride 2, then 2x2 cells
+    got_low, got_offsets = create_backend("onnxruntime", model, CPU, "float32").run(x)
+    torch.testing.assert_close(got_low, low, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(got_offsets, offsets, atol=1e-3, rtol=1e-3)
+
+
+def test_bad_pools_are_refused() -> None:
+    config = preset("gun", encoder="efficientnet_lite0", num_classes=5)
+    with pytest.raises(ValueError, match="guidance_pool must be 1, 2 or 4"):
+        type(config)(**{**config.__dict__, "guidance_pool": 3})
+    with pytest.raises(ValueError, match="fusion or high-res"):
+        type(config)(**{**preset("large-rf").__dict__, "guidance_pool": 2})
+    with pytest.raises(ValueError, match="config.guidance_pool"):  # an untrusted checkpoint's metadata
+        validate_meta({"config": {"guidance_pool": 64}, "class_names": ["a"] * 19, "palette": [[0, 0, 0]] * 19,
+                       "mean": [0, 0, 0], "std": [1, 1, 1]})
+
+
+def test_distill_keeps_the_frozen_weights_and_learns_the_teachers_offsets(tmp_path: Path) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(64, 96))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=3, size=(64, 96))
+    teacher, _ = load_model(teacher_path)
+    out = tmp_path / "student.safetensors"
+    assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+                 "--pool", "2", "--channels", "8", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    student, meta = load_model(out)
+    assert meta.config.guidance_pool == 2 and meta.config.guidance_channels == 8
+    assert meta.command.startswith("gun distill") and meta.metrics == {} and meta.class_names == load_model(teacher_path)[1].class_names
+    theirs = teacher.state_dict()
+    for key, value in student.state_dict().items():
+        if not key.startswith("guidance."):  # frozen, stored as float16
+            torch.testing.assert_close(value, theirs[key].half().to(value.dtype), rtol=0, atol=0)
+    assert student.guidance is not None and student.guidance.head.conv.weight.shape[1] == 8
+    # the student's head starts at zero offsets, so its first L1 is the teacher's mean |offset|; training lowers it
+    _, first = distill(teacher_path, tmp_path / "s1.safetensors", "camvid", root, epochs=1, lr=1e-9, progress=False)
+    _, trained = distill(teacher_path, tmp_path / "s2.safetensors", "camvid", root, epochs=20, lr=1e-2, progress=False)
+    assert trained < 0.8 * first
+
+
+def test_distill_refuses_a_model_without_guidance(tmp_path: Path, checkpoint_bilinear: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=1)
+    assert main(["distill", "--checkpoint", str(checkpoint_bilinear), "--dataset", "camvid", "--data-root", str(root),
+                 "--out", str(tmp_path / "s.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no guidance module to distil" in err
+    assert not (tmp_path / "s.safetensors").exists()
