@@ -2,7 +2,7 @@
 
 Each Case builds its inputs under a fresh folder (`in/`, outputs go to `out/`) and returns the Runs
 that feed them to every entry point that takes them: `gun annotate`, `gun eval`, `gun trimap`,
-`gun bench`, `gun train`, `gun release` (through gun.cli.main, in process, so that the corpus stays
+`gun bench`, `gun train`, `gun release`, `gun distill` (through gun.cli.main, in process, so that the corpus stays
 fast; tests/test_reliability_process.py runs real subprocesses) and `gun.load_model`. The contract
 checked for every run is in `check`. docs/reliability.md is rendered from CASES (`table()`).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from conftest import synthetic_frame, write_video
+from conftest import make_checkpoint, synthetic_frame, write_video
 
 
 @dataclass
@@ -103,6 +103,11 @@ def release(env: Env, checkpoint: Path, *extra: str, out: Path | None = None, ok
     return Run(["release", str(checkpoint), "--out", str(out or env.out / "r.safetensors"), *extra], ok, match, ("r.safetensors",))
 
 
+def distill(env: Env, checkpoint: Path, *extra: str, match: str = "") -> Run:
+    return Run(["distill", "--checkpoint", str(checkpoint), "--dataset", "camvid", "--data-root", str(env.camvid), "--split", "val",
+                "--epochs", "1", "--no-progress", "--out", str(env.out / "d.safetensors"), *extra], False, match)
+
+
 def load(path: Path, match: str) -> Run:
     return Run(None, False, match, load=path)
 
@@ -111,7 +116,7 @@ def every_checkpoint_entry(env: Env, path: Path, match: str) -> list[Run]:
     """A bad checkpoint through every entry point that takes one."""
     return [load(path, match), annotate(env, env.inp / "v.avi", weights=path, match=match),
             evaluate(env, checkpoint=path, match=match), trimap(env, checkpoint=path, match=match),
-            bench(env, path, match=match), release(env, path, match=match)]
+            bench(env, path, match=match), release(env, path, match=match), distill(env, path, match=match)]
 
 
 def every_dataset_entry(env: Env, root: Path, match: str, eval_match: str | None = None) -> list[Run]:
@@ -196,6 +201,11 @@ def checkpoint_with_tensor(env: Env, name: str, change: Callable[[dict], object]
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata={"gun": read_meta(env.checkpoint).to_json()})
     return path
+
+
+def _bilinear_checkpoint(env: Env) -> Path:
+    env.inp.mkdir(parents=True, exist_ok=True)
+    return make_checkpoint(env.inp / "bilinear.safetensors", guidance=False)
 
 
 def config_change(key: str, value: object) -> Callable[[dict], None]:
@@ -337,6 +347,10 @@ def _cases() -> list[Case]:
           lambda e: _ck(e, checkpoint_with_meta(e, "p.safetensors", config_change("postproc", [40000, 128])), "postproc")),
         C("guidance_channels 30000", "checkpoint", "error: config.guidance_channels must be 1..2048",
           lambda e: _ck(e, checkpoint_with_meta(e, "g.safetensors", config_change("guidance_channels", 30000)), "guidance_channels")),
+        C("guidance_pool 64", "checkpoint", "error: config.guidance_pool must be 1..4",
+          lambda e: _ck(e, checkpoint_with_meta(e, "q.safetensors", config_change("guidance_pool", 64)), "guidance_pool")),
+        C("distill a model without guidance", "checkpoint", "error: no guidance module to distil",
+          lambda e: [distill(e, _bilinear_checkpoint(e), match="no guidance module to distil")]),
         C("palette entry 999", "checkpoint", "error: palette entries must be 0..255",
           lambda e: _ck(e, checkpoint_with_meta(e, "c.safetensors", lambda m: m["palette"].__setitem__(0, [999, 0, 0])), "palette")),
         C('mean "abc"', "checkpoint", "error: mean must be finite numbers",

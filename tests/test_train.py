@@ -254,7 +254,7 @@ def test_lovasz_softmax_is_one_minus_iou_on_hard_predictions() -> None:
     assert float(got.detach()) == pytest.approx(float(want.detach()), abs=1e-6)
 
 
-def test_the_guidance_width_is_a_training_option() -> None:
+def test_the_guidance_width_and_pool_are_training_options() -> None:
     from gun.experiments.train import build_training_model
 
     for width in (None, 8):
@@ -262,3 +262,6 @@ def test_the_guidance_width_is_a_training_option() -> None:
                                                   scales=(1.0, 1.0), guidance_channels=width), 4)
         assert model.guidance is not None
         assert model.guidance.head.conv.in_channels == (width or 32)
+    pooled = build_training_model(TrainOptions(preset="gun", encoder="efficientnet_lite0", encoder_weights=None,
+                                               scales=(1.0, 1.0), guidance_pool=2), 4)
+    assert pooled.config.guidance_pool == 2 and pooled.guidance is not None and pooled.guidance.pool == 2

@@ -65,6 +65,7 @@ class TrainOptions:
     crop: tuple[int, int] = (896, 896)
     scales: tuple[float, ...] | None = None  # branch input scales; None = the preset's
     guidance_channels: int | None = None  # width of the guidance module's hidden maps; None = the preset's
+    guidance_pool: int | None = None  # the guide averaged over pool x pool cells first; None = the preset's (1)
     random_scale: tuple[float, float] | None = (0.5, 2.0)
     flip: bool = True
     color_jitter: float = 0.0
@@ -173,6 +174,8 @@ def build_training_model(opts: TrainOptions, num_classes: int) -> GUN:
         overrides["scales"] = tuple(opts.scales)
     if opts.guidance_channels is not None:
         overrides["guidance_channels"] = opts.guidance_channels
+    if opts.guidance_pool is not None:
+        overrides["guidance_pool"] = opts.guidance_pool
     model = build_model(preset(opts.preset, **overrides))
     if opts.encoder_weights == "imagenet":
         if opts.encoder == "drn_d_22":
@@ -225,6 +228,8 @@ def check_options(opts: TrainOptions) -> None:
         raise ValueError(f"loss weights must be >= 0, got {', '.join(bad)}")
     if opts.edge_px < 1:
         raise ValueError(f"--edge-px must be at least 1, got {opts.edge_px}")
+    if opts.guidance_pool not in (None, 1) and preset(opts.preset).guidance not in ("fusion", "high-res"):
+        raise ValueError(f"--guidance-pool averages the guide of fusion or high-res guidance, not of preset {opts.preset}")
 
 
 def train(opts: TrainOptions) -> dict:
