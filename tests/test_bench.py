@@ -119,9 +119,10 @@ def test_summarise() -> None:
     assert 4.0 < s["ms_p90"] <= 10.0
 
 
-def test_bilinear_twin_is_the_same_network_without_guidance() -> None:
+@pytest.mark.parametrize("pool", [1, 2])
+def test_bilinear_twin_is_the_same_network_without_guidance(pool: int) -> None:
     torch.manual_seed(0)
-    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5))).eval()
+    model = build_model(preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=pool)).eval()
     head = [m for m in model.guidance.modules() if isinstance(m, torch.nn.Conv2d)][-1]
     torch.nn.init.normal_(head.weight, std=0.5)
     twin = without_guidance(model).eval()

@@ -47,7 +47,7 @@ from torch import Tensor
 
 from gun.experiments.roofline import MatmulRate, floor_ms, matmul_rate
 from gun.nn.checkpoint import load_model
-from gun.nn.config import preset
+from gun.nn.config import GUNConfig, preset
 from gun.nn.geometry import IDENTITY
 from gun.nn.gum import guided_upsample_labels
 from gun.nn.layers import channel_argmax
@@ -91,9 +91,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def unguided(config: GUNConfig) -> GUNConfig:
+    """The same architecture without a guidance module (nor its options)."""
+    return replace(config, guidance=None, guidance_pool=1)
+
+
 def without_guidance(model: GUN) -> GUN:
     """The same network, same weights, built without its guidance module (bilinear decoding)."""
-    twin = build_model(replace(model.config, guidance=None))
+    twin = build_model(unguided(model.config))
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("guidance.")}
     twin.load_state_dict(state, strict=True)
     return twin
@@ -208,7 +213,7 @@ def benchmark(model: GUN, size: tuple[int, int], device: torch.device, dtype: st
     if roofline:
         for dt in sorted({r["dtype"] for per in rows.values() for r in per.values()}):
             rates[dt] = matmul_rate(device, getattr(torch, dt))
-    flops = {d: count_flops(model.config if d == "gum" else replace(model.config, guidance=None), shape) for d in decoders}
+    flops = {d: count_flops(model.config if d == "gum" else unguided(model.config), shape) for d in decoders}
     for b, per in rows.items():
         for d, row in per.items():
             include = INCLUDES["gum-nearest" if d == "gum" and gum_mode == "nearest" else d]
