@@ -93,3 +93,14 @@ def test_distill_refuses_a_model_without_guidance(tmp_path: Path, checkpoint_bil
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no guidance module to distil" in err
     assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_distill_refuses_features_that_would_not_fit_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gun.experiments import distill as module
+
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(64, 96))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=3, size=(64, 96))
+    monkeypatch.setattr(module, "memory_bytes", lambda: 200_000)  # a machine with 200 kB
+    with pytest.raises(ValueError, match=r"need about .* GiB.*use --limit \d+ or fewer"):
+        distill(teacher_path, tmp_path / "s.safetensors", "camvid", root, epochs=1, progress=False)
+    assert not (tmp_path / "s.safetensors").exists()

@@ -15,6 +15,8 @@ also mirrored; the teacher's features are computed once and kept in memory (bflo
 
 from __future__ import annotations
 
+import math
+import os
 import shlex
 import sys
 import time
@@ -26,20 +28,37 @@ import torch
 from torch import Tensor
 
 from gun.data import open_dataset
+from gun.data.segdata import SegmentationDataset
 from gun.nn.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from gun.nn.geometry import resample
 from gun.nn.model import GUN, build_model
 from gun.runtime.frames import prepare, to_tensor
 
 
-def teacher_features(model: GUN, meta: CheckpointMeta, images: list[np.ndarray],
+def memory_bytes() -> int:
+    """Physical memory (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset, count: int,
                      progress: bool = True) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """(guide, fused, offsets) of each image and its mirror image: the guidance module's inputs
-    (bfloat16, to halve the memory) and the teacher's offsets (float32)."""
+    """(guide, fused, offsets) of the first `count` images and their mirror images: the guidance
+    module's inputs (bfloat16, to halve the memory) and the teacher's offsets (float32). Refuses,
+    after the first image, a split whose features would take over half the machine's memory."""
     assert model.guidance is not None
-    out, started = [], time.perf_counter()
+    out: list[tuple[Tensor, Tensor, Tensor]] = []
+    started = time.perf_counter()
     with torch.inference_mode():
-        for i, image in enumerate(images):
+        for i in range(count):
+            image = data.load(i)[0]
+            if i == 1:
+                need, have = count * sum(t.numel() * t.element_size() for item in out for t in item), memory_bytes()
+                if have and need > have // 2:
+                    raise ValueError(f"the teacher's features of {count} images need about {need / 2**30:.1f} GiB of "
+                                     f"{have / 2**30:.0f} GiB: use --limit {max(1, count * have // 2 // need)} or fewer")
             for mirrored in (image, np.ascontiguousarray(image[:, ::-1])):
                 prep = prepare(to_tensor(mirrored), meta.mean, meta.std, model.input_multiple, meta.input_size)
                 f = model.encode(prep.x)
@@ -47,8 +66,8 @@ def teacher_features(model: GUN, meta: CheckpointMeta, images: list[np.ndarray],
                 fused = model.fusion(f.mediums, f.low)
                 offsets = model.guidance(f.guide, fused)
                 out.append((f.guide.to(torch.bfloat16), fused.to(torch.bfloat16), offsets.float()))
-            if progress and ((i + 1) % 50 == 0 or i + 1 == len(images)):
-                print(f"teacher features: {i + 1}/{len(images)} images ({time.perf_counter() - started:.0f} s)", flush=True)
+            if progress and ((i + 1) % 50 == 0 or i + 1 == count):
+                print(f"teacher features: {i + 1}/{count} images ({time.perf_counter() - started:.0f} s)", flush=True)
     return out
 
 
@@ -82,12 +101,12 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     count = len(data) if limit is None else min(limit, len(data))
     if count == 0:
         raise ValueError(f"{dataset} {split} at {data_root} has no images")
-    feats = teacher_features(teacher, meta, [data.load(i)[0] for i in range(count)], progress)
+    feats = teacher_features(teacher, meta, data, count, progress)
     placement = guidance.grid.within(teacher.guidance.grid)  # student offsets onto the teacher's grid
 
     params = list(guidance.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(feats) // batch)
+    steps = epochs * math.ceil(len(feats) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
     loss_sum = 0.0

@@ -37,19 +37,14 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
     return dist
 
 
-def check_bands(bands: Sequence[int]) -> np.ndarray:
-    bands_arr = np.asarray(bands, np.float64)
-    if bands_arr.ndim != 1 or len(bands_arr) == 0 or np.any(np.diff(bands_arr) <= 0):
-        raise ValueError(f"bands must be a non-empty increasing sequence, got {list(bands)}")
-    return bands_arr
-
-
 def ring_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands: Sequence[int],
                    num_classes: int, ignore: int = IGNORE) -> np.ndarray:
     """(B + 1, C, C) int64 confusion matrices (rows = ground truth) of the pixels in each ring: ring b
     holds the pixels of band b that no narrower band holds, ring B those beyond every band. Their sum
     is the whole frame's confusion matrix; cumulative sums over the first B are the bands'."""
-    bands_arr = check_bands(bands)
+    bands_arr = np.asarray(bands, np.float64)
+    if bands_arr.ndim != 1 or len(bands_arr) == 0 or np.any(np.diff(bands_arr) <= 0):
+        raise ValueError(f"bands must be a non-empty increasing sequence, got {list(bands)}")
     R, C = len(bands_arr) + 1, num_classes
     keep = target != ignore
     scored = np.where(keep, pred, 0)  # predictions on ignored pixels are not scored: any value goes
