@@ -35,8 +35,10 @@ def bilinear_labels(x: Tensor, px: Tensor, py: Tensor) -> Tensor:
     N, _, h, w = x.shape
     _, H, W = torch.broadcast_shapes(px.shape, py.shape, (N, 1, 1))
     # the top-left source cell of every sample as one flat index, computed in float where px and py
-    # are small (a row and a column for plain upsampling) and converted once (exact: h * w < 2**24)
-    cell = torch.floor(py.clamp(0, h - 1)).mul_(w) + torch.floor(px.clamp(0, w - 1))
+    # are small (a row and a column for plain upsampling) and converted once; float32 counts whole
+    # cells exactly below 2**24 (a 4096 x 4096 map), float64 beyond
+    cy, cx = (py, px) if h * w < 2**24 else (py.double(), px.double())
+    cell = torch.floor(cy.clamp(0, h - 1)).mul_(w) + torch.floor(cx.clamp(0, w - 1))
     agreed = agreed_labels(channel_argmax(x)).view(N, h * w)
     out = torch.empty(N, H, W, dtype=torch.long, device=x.device)
     for b in range(N):
