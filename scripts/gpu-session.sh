@@ -5,8 +5,8 @@
 #
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack
 # Device call:   run(carry [".gpu-pack"], command "bash scripts/gpu-session.sh", timeout_s 590)
-# Rehearsal:     OUT=/tmp/gpu-session MINUTES=0.5 MAX_STEPS=2 LIMIT=3 DEVICE=cpu PRECISION=fp32 WORKERS=1 \
-#                SESSION_SECONDS=400 CHECK_FLAGS=--tiny bash scripts/gpu-session.sh
+# Rehearsal:     RUNS=... (three runs: see scripts/gpu-train.sh) OUT=/tmp/gpu-session MINUTES=3 EPOCHS=1 MAX_STEPS=2 \
+#                LIMIT=3 DEVICE=cpu PRECISION=fp32 WORKERS=1 SESSION_SECONDS=600 CHECK_FLAGS=--tiny bash scripts/gpu-session.sh
 #
 # Comes back in $OUT (at most 8 files): one fp16 checkpoint per training run, and results.tar.gz
 # (logs, eval/trimap/history JSON, trimap plots, the GPU check's report.json/report.md/sweep.png).
