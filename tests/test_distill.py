@@ -4,6 +4,7 @@ while the student's offsets move towards the teacher's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,8 @@ def test_pooled_cells_sit_at_the_mean_of_the_cells_they_average(pool: int, scale
 
 
 def test_a_pooled_model_exports_and_gives_torch_offsets() -> None:
-    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5))
-    model = calibrated_model(type(config)(**{**config.__dict__, "guidance_pool": 2}), calibration=(2, 128, 192))
+    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=2)
+    model = calibrated_model(config, calibration=(2, 128, 192))
     assert model.offsets_grid == pooled_grid(branch_grid(1.0, 2), 2)
     x = smooth_frame((128, 192))
     low, offsets = create_backend("torch", model, CPU, "float32").run(x)
@@ -56,9 +57,9 @@ def test_a_pooled_model_exports_and_gives_torch_offsets() -> None:
 def test_bad_pools_are_refused() -> None:
     config = preset("gun", encoder="efficientnet_lite0", num_classes=5)
     with pytest.raises(ValueError, match="guidance_pool must be 1, 2 or 4"):
-        type(config)(**{**config.__dict__, "guidance_pool": 3})
+        replace(config, guidance_pool=3)
     with pytest.raises(ValueError, match="fusion or high-res"):
-        type(config)(**{**preset("large-rf").__dict__, "guidance_pool": 2})
+        preset("large-rf", guidance_pool=2)
     with pytest.raises(ValueError, match="config.guidance_pool"):  # an untrusted checkpoint's metadata
         validate_meta({"config": {"guidance_pool": 64}, "class_names": ["a"] * 19, "palette": [[0, 0, 0]] * 19,
                        "mean": [0, 0, 0], "std": [1, 1, 1]})

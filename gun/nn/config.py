@@ -40,7 +40,7 @@ class GUNConfig:
     guidance_channels: int = 32  # width of the guidance module's hidden maps (ours)
     # The guide (the high-resolution branch's stride-2 activation) averaged over pool x pool cells
     # before the guidance module: 1 = the paper's; 2 runs the module at a quarter of the pixels
-    # (ours: issue 9's GUM cost; distilled from a pool-1 model by `gun distill-guidance`)
+    # (ours: issue 9's GUM cost; distilled from a pool-1 model by `gun distill`)
     guidance_pool: int = 1
     # Offsets are bounded to +-offset_bound low-resolution pixels by a tanh (DySample-style
     # scope); the paper does not bound them. 2 px lets a sample reach the neighbouring cell's
