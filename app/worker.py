@@ -330,7 +330,7 @@ class Worker(QObject):
         trimap = {"bands": self._scores.bands, **self._scores.trimap()}
         if twin is not None and self._twin_scores is not None:
             twin.ground_truth = frame.labels
-            twin_scores = self._twin_scores.update(twin, self._scores.last_distance)  # same truth: same distances
+            twin_scores = self._twin_scores.update(twin, self._scores.last_rings)  # same truth: same rings
             scores.update(miou_twin=twin_scores["miou_gum"], running_miou_twin=twin_scores["running_miou_gum"])
             trimap["twin"] = self._twin_scores.trimap()["gum"]
         timings["score"] = (time.perf_counter() - started) * 1e3

@@ -351,6 +351,8 @@ def _cases() -> list[Case]:
           lambda e: _ck(e, checkpoint_with_meta(e, "q.safetensors", config_change("guidance_pool", 64)), "guidance_pool")),
         C("distill a model without guidance", "checkpoint", "error: no guidance module to distil",
           lambda e: [distill(e, _bilinear_checkpoint(e), match="no guidance module to distil")]),
+        C("distill --init from a module of another shape", "checkpoint", "error: --init ... its config differs from the student's",
+          lambda e: [distill(e, e.checkpoint, "--pool", "2", "--init", str(e.checkpoint), match="config differs")]),
         C("palette entry 999", "checkpoint", "error: palette entries must be 0..255",
           lambda e: _ck(e, checkpoint_with_meta(e, "c.safetensors", lambda m: m["palette"].__setitem__(0, [999, 0, 0])), "palette")),
         C('mean "abc"', "checkpoint", "error: mean must be finite numbers",

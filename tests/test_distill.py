@@ -4,21 +4,27 @@ while the student's offsets move towards the teacher's."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import calibrated_model, make_checkpoint
 
 from gun.cli import main
-from gun.experiments.distill import distill
+from gun.data import open_dataset
+from gun.data.labels import IGNORE
+from gun.experiments.distill import distill, task_term, teacher_features
 from gun.experiments.export import smooth_frame
+from gun.experiments.train import TrainOptions
 from gun.nn.checkpoint import load_model, validate_meta
 from gun.nn.config import preset
 from gun.nn.decoders.guidance import pool_guide, pooled_grid
 from gun.nn.geometry import branch_grid
 from gun.runtime.backends import create_backend
+from gun.runtime.frames import decode, prepare, to_tensor
 from tests.datasets import make_camvid
 
 CPU = torch.device("cpu")
@@ -104,4 +110,63 @@ def test_distill_refuses_features_that_would_not_fit_in_memory(tmp_path: Path, m
     monkeypatch.setattr(module, "memory_bytes", lambda: 200_000)  # a machine with 200 kB
     with pytest.raises(ValueError, match=r"need about .* GiB.*use --limit \d+ or fewer"):
         distill(teacher_path, tmp_path / "s.safetensors", "camvid", root, epochs=1, progress=False)
+    assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_the_task_loss_is_the_loss_of_what_gun_eval_decodes(tmp_path: Path) -> None:
+    # frames of 64x96 run at 96x144 (the shipped model's 1.5x): the labels sit off the input's grid
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(96, 144))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=1, size=(64, 96))
+    model, meta = load_model(teacher_path)
+    data = open_dataset("camvid", root, "train")
+    image, labels = data.load(0)
+    items = teacher_features(model, meta, data, 1, progress=False)
+    assert len(items) == 2 and torch.equal(items[1].labels[0], torch.from_numpy(labels[:, ::-1].copy()))
+    with torch.no_grad():
+        prep = prepare(to_tensor(image), meta.mean, meta.std, model.input_multiple, meta.input_size)
+        logits = decode(model, model(prep.x, full=False), prep)  # gun eval's decoding
+        expected = F.cross_entropy(logits, torch.from_numpy(labels).long()[None], ignore_index=IGNORE)
+        got = task_term(model, items[0], items[0].offsets, None, TrainOptions(command=""))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_distill_with_the_task_loss_fine_tunes_the_teachers_module_and_lowers_the_loss(tmp_path: Path) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(96, 144))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=2, size=(64, 96))
+    teacher, meta = load_model(teacher_path)
+    width = meta.config.guidance_channels
+    items = teacher_features(teacher, meta, open_dataset("camvid", root, "train"), 2, progress=False)
+
+    def task_loss(path: Path) -> float:
+        student, _ = load_model(path)
+        assert student.guidance is not None
+        with torch.no_grad():
+            return sum(float(task_term(student, t, student.guidance(t.guide.float(), t.fused.float()), None,
+                                       TrainOptions(command=""))) for t in items)
+
+    def run(out: Path, epochs: int, lr: float) -> Path:
+        distill(teacher_path, out, "camvid", root, pool=1, channels=width, epochs=epochs, lr=lr, l1=0.0, task=1.0,
+                progress=False)
+        return out
+
+    # the teacher's own pool and width: the student starts as the teacher's module (a fine-tune)
+    still = run(tmp_path / "still.safetensors", 1, 1e-9)
+    theirs = teacher.state_dict()
+    for key, value in load_model(still)[0].state_dict().items():
+        if key.startswith("guidance.head"):
+            torch.testing.assert_close(value, theirs[key].half().to(value.dtype), rtol=0, atol=1e-6)
+    tuned = run(tmp_path / "tuned.safetensors", 15, 1e-2)
+    assert task_loss(tuned) < 0.95 * task_loss(still)
+
+
+def test_distill_refuses_an_init_of_another_shape_and_no_objective(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(64, 96))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=1, size=(64, 96))
+    base = ["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+            "--out", str(tmp_path / "s.safetensors"), "--no-progress"]
+    for extra, message in ((["--pool", "2", "--init", str(teacher_path)], "--init .*its config differs"),
+                           (["--l1", "0"], "--l1 0.0 and --task 0.0")):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and re.search(message, err), err
     assert not (tmp_path / "s.safetensors").exists()

@@ -103,7 +103,7 @@ def test_evaluate_confusion_with_a_perfect_model(tmp_path: Path) -> None:
 
 def test_running_scores_add_up_frames_and_reuse_a_given_distance_map() -> None:
     from gun.data.labels import IGNORE
-    from gun.metrics.boundary import boundary_distance
+    from gun.metrics.boundary import boundary_distance, ring_index
     from gun.metrics.running import RunningScores
     from gun.runtime.result import FrameResult
 
@@ -129,15 +129,15 @@ def test_running_scores_add_up_frames_and_reuse_a_given_distance_map() -> None:
     computed, given = RunningScores(3), RunningScores(3)
     for i in range(2):
         a = computed.update(result(i))
-        assert computed.last_distance is not None
-        np.testing.assert_array_equal(computed.last_distance, boundary_distance(truth[i]))
-        b = given.update(result(i), computed.last_distance)
+        assert computed.last_rings is not None
+        np.testing.assert_array_equal(computed.last_rings, ring_index(boundary_distance(truth[i]), truth[i], computed.bands, 3))
+        b = given.update(result(i), computed.last_rings)
         assert a == b and computed.trimap() == given.trimap()
         assert a["miou_gum"] == pytest.approx(miou([(gum[i], truth[i])]))
         assert a["miou_bilinear"] == pytest.approx(miou([(bil[i], truth[i])]))
     assert a["running_miou_gum"] == pytest.approx(miou(list(zip(gum, truth))))
     assert a["running_miou_bilinear"] == pytest.approx(miou(list(zip(bil, truth))))
     far = RunningScores(3)  # a given map is used as it is: every pixel 1000 px from a boundary is in no band
-    far.update(result(0), np.full(truth[0].shape, 1000.0, np.float32))
+    far.update(result(0), ring_index(np.full(truth[0].shape, 1000.0, np.float32), truth[0], far.bands, 3))
     assert far.trimap()["gum"] == [None] * len(far.bands)
     assert RunningScores(3).update(FrameResult(gum[0], bil[0], None, np.zeros((3, 2, 2), np.float32), (1, 1, 0, 0))) == {}

@@ -13,6 +13,7 @@ import pytest
 
 from gun.cli import main
 from gun.data import labels, open_dataset
+from gun.data.labels import IGNORE
 from gun.metrics.boundary import band_confusion, band_mious, boundary_distance
 from gun.metrics.confusion import scores
 from tests.datasets import make_camvid, save_tiny_checkpoint
@@ -117,6 +118,18 @@ def test_band_confusion_checks_its_bands() -> None:
     lab = halves()
     with pytest.raises(ValueError, match="increasing"):
         band_confusion(boundary_distance(lab), lab, lab, [4, 2], 2)
+
+
+def test_predictions_on_ignored_pixels_are_not_scored_and_bad_ones_elsewhere_are_refused() -> None:
+    target = halves()
+    target[:5] = IGNORE
+    pred = target.copy()
+    pred[:5] = 200  # any value on ignored pixels: not scored
+    cms = band_confusion(boundary_distance(target), target, pred, [1, 40], 2)
+    assert cms[-1].sum() == int((target != IGNORE).sum()) and np.trace(cms[-1]) == cms[-1].sum()
+    pred[10, 3] = 2  # a labelled pixel predicted as a class the 2-class model does not have
+    with pytest.raises(ValueError, match=r"labels outside 0\.\.1"):
+        band_confusion(boundary_distance(target), target, pred, [1, 40], 2)
 
 
 # ---- the command ---------------------------------------------------------------------------

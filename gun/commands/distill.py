@@ -1,4 +1,5 @@
-"""`gun distill`: a cheaper guidance module (pooled guide, fewer channels) taught a trained GUN's offsets."""
+"""`gun distill`: a cheaper guidance module (pooled guide, fewer channels) taught a trained GUN's offsets
+(and, with --task, the labels)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--l1", type=float, default=1.0, help="weight of the L1 distance to the teacher's offsets")
+    p.add_argument("--task", type=float, default=0.0,
+                   help="weight of the training loss of the student's GUM decoding against the labels (0: distil only)")
+    p.add_argument("--class-weights", choices=("none", "median-freq", "sqrt-median-freq"), default="none",
+                   help="task loss: as gun train's")
+    p.add_argument("--lovasz", type=float, default=0.0, help="task loss: as gun train's")
+    p.add_argument("--offset-far", type=float, default=0.0, help="task loss: as gun train's")
+    p.add_argument("--edge-weight", type=float, default=0.0, help="task loss: as gun train's")
+    p.add_argument("--init", help="start the guidance module from this student's (same pool and channels)")
     p.add_argument("--limit", type=int, help="use the first N images of the split (smoke runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -28,16 +38,22 @@ def run(args: argparse.Namespace) -> int:
     import shlex
 
     from gun.experiments.distill import distill
+    from gun.experiments.train import TrainOptions
 
     if not 1 <= args.channels <= 4096:
         raise ValueError(f"--channels must be 1..4096, got {args.channels}")
     # the command that made the file, for its metadata (every option spelt out, so it reruns as it ran)
     words = ["gun", "distill", "--checkpoint", args.checkpoint, "--dataset", args.dataset, "--data-root", args.data_root,
              "--split", args.split, "--pool", args.pool, "--channels", args.channels, "--epochs", args.epochs, "--lr", args.lr,
-             "--batch", args.batch, "--seed", args.seed, *(["--limit", args.limit] if args.limit else []), "--out", args.out]
+             "--batch", args.batch, "--seed", args.seed, "--l1", args.l1, "--task", args.task,
+             *(["--class-weights", args.class_weights, "--lovasz", args.lovasz, "--offset-far", args.offset_far,
+                "--edge-weight", args.edge_weight] if args.task else []),
+             *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
+    loss = TrainOptions(class_weights=args.class_weights, lovasz=args.lovasz, offset_far=args.offset_far,
+                        edge_weight=args.edge_weight, command="")
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
                        args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
-                       command=shlex.join(map(str, words)))
+                       command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init)
     print(f"wrote {args.out} (float16; guidance pool {meta.config.guidance_pool}, {meta.config.guidance_channels} channels; "
           f"last epoch's L1 to the teacher's offsets {l1:.4f} low-res px)")
     return 0

@@ -9,6 +9,13 @@ guidance module learns, with an L1 loss between its offsets and the teacher's, b
 teacher's offset grid. Frames go through the one frame path at the teacher's inference size, each
 also mirrored; the teacher's features are computed once and kept in memory (bfloat16).
 
+Matching the teacher's offsets caps the student at the teacher. With `task` > 0 the student also
+learns from the labels: the training recipe's loss (`gun train`'s, from `loss`: class weights,
+Lovasz, offset terms) of the frozen low-resolution logits decoded by the student's GUM straight
+onto the frame's labelled pixels, exactly as `gun eval` decodes them. `init` starts the student
+from another student's guidance module (a pure distillation first, then the task loss), or, with
+the teacher's own pool and width, from the teacher's: the guidance module fine-tuned alone.
+
     gun distill --checkpoint weights/gun_effnet_camvid.safetensors --dataset camvid --data-root DATA \\
         --pool 2 --channels 16 --out runs/gun_pool2.safetensors
 """
@@ -22,6 +29,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,9 +37,11 @@ from torch import Tensor
 
 from gun.data import open_dataset
 from gun.data.segdata import SegmentationDataset
+from gun.experiments.losses import training_loss
+from gun.experiments.train import TrainOptions, check_options, class_weights
 from gun.nn.checkpoint import CheckpointMeta, load_model, save_checkpoint
-from gun.nn.geometry import resample
-from gun.nn.model import GUN, build_model
+from gun.nn.geometry import Grid, resample
+from gun.nn.model import GUN, GUNOutput, build_model
 from gun.runtime.frames import prepare, to_tensor
 
 
@@ -43,29 +53,39 @@ def memory_bytes() -> int:
         return 0
 
 
+class Item(NamedTuple):
+    """One training image (or its mirror) as the student sees it: the frozen teacher's outputs."""
+    guide: Tensor  # (1, G, h2, w2) the guidance module's high-resolution input (bfloat16)
+    fused: Tensor  # (1, F, h, w) the fusion output (bfloat16)
+    offsets: Tensor  # (1, 2, h2', w2') the teacher's offsets on its grid (float32)
+    low_logits: Tensor  # (1, C, h, w) the frozen classifier's logits (float32)
+    labels: Tensor  # (1, H, W) the frame's labels (uint8)
+    target: Grid  # where the frame's pixels sit in the network input
+
+
 def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset, count: int,
-                     progress: bool = True) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """(guide, fused, offsets) of the first `count` images and their mirror images: the guidance
-    module's inputs (bfloat16, to halve the memory) and the teacher's offsets (float32). Refuses,
-    after the first image, a split whose features would take over half the machine's memory."""
+                     progress: bool = True) -> list[Item]:
+    """The first `count` images and their mirror images as `Item`s. Refuses, after the first image,
+    a split whose features would take over half the machine's memory."""
     assert model.guidance is not None
-    out: list[tuple[Tensor, Tensor, Tensor]] = []
+    out: list[Item] = []
     started = time.perf_counter()
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: the task loss's autograd reads these tensors
         for i in range(count):
-            image = data.load(i)[0]
+            image, labels = data.load(i)
             if i == 1:
-                need, have = count * sum(t.numel() * t.element_size() for item in out for t in item), memory_bytes()
-                if have and need > have // 2:
+                need = count * sum(t.numel() * t.element_size() for item in out for t in item[:5])
+                if (have := memory_bytes()) and need > have // 2:
                     raise ValueError(f"the teacher's features of {count} images need about {need / 2**30:.1f} GiB of "
                                      f"{have / 2**30:.0f} GiB: use --limit {max(1, count * have // 2 // need)} or fewer")
-            for mirrored in (image, np.ascontiguousarray(image[:, ::-1])):
-                prep = prepare(to_tensor(mirrored), meta.mean, meta.std, model.input_multiple, meta.input_size)
+            for img, lab in ((image, labels), (image[:, ::-1], labels[:, ::-1])):
+                prep = prepare(to_tensor(np.ascontiguousarray(img)), meta.mean, meta.std, model.input_multiple, meta.input_size)
                 f = model.encode(prep.x)
                 assert f.guide is not None  # a multi-branch model: it has guidance
                 fused = model.fusion(f.mediums, f.low)
-                offsets = model.guidance(f.guide, fused)
-                out.append((f.guide.to(torch.bfloat16), fused.to(torch.bfloat16), offsets.float()))
+                out.append(Item(f.guide.to(torch.bfloat16), fused.to(torch.bfloat16), model.guidance(f.guide, fused).float(),
+                                model.classifier(fused).float(), torch.from_numpy(np.ascontiguousarray(lab))[None],
+                                prep.target))
             if progress and ((i + 1) % 50 == 0 or i + 1 == count):
                 print(f"teacher features: {i + 1}/{count} images ({time.perf_counter() - started:.0f} s)", flush=True)
     return out
@@ -73,11 +93,14 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
 
 def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: str | Path, split: str = "train",
             pool: int = 2, channels: int = 16, epochs: int = 30, lr: float = 3e-3, batch: int = 4, seed: int = 0,
-            limit: int | None = None, progress: bool = True, command: str | None = None) -> tuple[CheckpointMeta, float]:
-    """Write `out` (float16): the teacher with its guidance module replaced by a distilled one of
-    `channels` channels on the guide averaged over `pool` x `pool` cells. Returns its metadata and
-    the last epoch's mean L1 distance to the teacher's offsets (low-resolution pixels). `command`
-    goes into the metadata (default: this process's command line)."""
+            limit: int | None = None, progress: bool = True, command: str | None = None, l1: float = 1.0,
+            task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None) -> tuple[CheckpointMeta, float]:
+    """Write `out` (float16): the teacher with its guidance module replaced by one of `channels`
+    channels on the guide averaged over `pool` x `pool` cells, trained to minimise `l1` x the L1
+    distance of its offsets to the teacher's plus `task` x the recipe `loss` (a TrainOptions; default
+    its defaults) of its GUM decoding. Returns its metadata and the last epoch's mean L1 distance to
+    the teacher's offsets (low-resolution pixels). `command` goes into the metadata (default: this
+    process's command line)."""
     teacher, meta = load_model(teacher_path)
     if teacher.guidance is None:
         raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil")
@@ -85,12 +108,27 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         raise ValueError(f"{teacher_path}: {meta.config.guidance} guidance has no guide to pool: distil fusion or high-res")
     if epochs < 1 or batch < 1 or not lr > 0:
         raise ValueError("--epochs and --batch must be at least 1 and --lr positive")
+    if not (l1 >= 0 and task >= 0 and l1 + task > 0):  # NaN too
+        raise ValueError(f"--l1 {l1} and --task {task}: both must be >= 0 and one > 0")
+    loss = loss or TrainOptions(command="")
+    check_options(loss)
     config = replace(meta.config, guidance_pool=pool, guidance_channels=channels)  # validates pool
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     student = build_model(config)
+    start = teacher
+    if init is not None:
+        start, init_meta = load_model(init)
+        if init_meta.config != config:
+            raise ValueError(f"--init {init}: its config differs from the student's (pool {init_meta.config.guidance_pool}, "
+                             f"{init_meta.config.guidance_channels} channels; the student: pool {pool}, {channels} channels)")
+    theirs = start.state_dict()
+    mine = student.state_dict()  # the guidance module starts from the init's (or the teacher's, where it fits)
+    guidance_start = {k: v for k, v in theirs.items() if k.startswith("guidance.") and k in mine and mine[k].shape == v.shape}
+    if init is None and len(guidance_start) < sum(k.startswith("guidance.") for k in mine):
+        guidance_start = {}  # a different module: its own (zero-offset) initialisation
     frozen = {k: v for k, v in teacher.state_dict().items() if not k.startswith("guidance.")}
-    missing, unexpected = student.load_state_dict(frozen, strict=False)
+    missing, unexpected = student.load_state_dict(frozen | guidance_start, strict=False)
     assert not unexpected and all(k.startswith("guidance.") for k in missing)
     teacher.eval()
     student.eval()
@@ -101,6 +139,7 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     count = len(data) if limit is None else min(limit, len(data))
     if count == 0:
         raise ValueError(f"{dataset} {split} at {data_root} has no images")
+    weights = class_weights(data, loss.class_weights) if task else None
     feats = teacher_features(teacher, meta, data, count, progress)
     placement = guidance.grid.within(teacher.guidance.grid)  # student offsets onto the teacher's grid
 
@@ -109,25 +148,38 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     steps = epochs * math.ceil(len(feats) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
-    loss_sum = 0.0
+    l1_sum = 0.0
     for epoch in range(epochs):
-        started, loss_sum = time.perf_counter(), 0.0
+        started, l1_sum, task_sum = time.perf_counter(), 0.0, 0.0
         order = rng.permutation(len(feats))
         for j in range(0, len(order), batch):
             items = [feats[k] for k in order[j:j + batch]]
             guide, fused = (torch.cat([t[i] for t in items]).float() for i in (0, 1))
-            target = torch.cat([t[2] for t in items])
-            offsets = resample(guidance(guide, fused), placement, target.shape[-2:])
-            loss = (offsets - target).abs().mean()
+            target = torch.cat([t.offsets for t in items])
+            offsets = guidance(guide, fused)
+            distance = (resample(offsets, placement, target.shape[-2:]) - target).abs().mean()
+            objective = l1 * distance
+            if task:  # per image: frames of a split may differ in size
+                task_loss = torch.stack([task_term(student, t, offsets[k:k + 1], weights, loss) for k, t in enumerate(items)]).mean()
+                objective = objective + task * task_loss
+                task_sum += float(task_loss.detach()) * len(items)
             opt.zero_grad()
-            loss.backward()
+            objective.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss.detach()) * len(items)
+            l1_sum += float(distance.detach()) * len(items)
         if progress:
-            print(f"epoch {epoch + 1}/{epochs}: L1 to the teacher's offsets {loss_sum / len(feats):.4f} low-res px "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
+            print(f"epoch {epoch + 1}/{epochs}: L1 to the teacher's offsets {l1_sum / len(feats):.4f} low-res px"
+                  + (f", task loss {task_sum / len(feats):.4f}" if task else "")
+                  + f" ({time.perf_counter() - started:.0f} s)", flush=True)
     student.eval()
     meta = replace(meta, config=config, metrics={}, command=command or shlex.join(["gun", *sys.argv[1:]]))
     save_checkpoint(out, student, meta, dtype=torch.float16)
-    return meta, loss_sum / len(feats)
+    return meta, l1_sum / len(feats)
+
+
+def task_term(student: GUN, item: Item, offsets: Tensor, weights: Tensor | None, loss: TrainOptions) -> Tensor:
+    """The recipe's loss of the frozen logits decoded by the student's offsets onto the frame's labels."""
+    size = (item.labels.shape[-2], item.labels.shape[-1])
+    logits = student.decode(item.low_logits, student.upsample_offsets(offsets, size, item.target), size, item.target)
+    return training_loss(student, GUNOutput(logits, item.low_logits, offsets), item.labels.long(), weights, loss, item.target)

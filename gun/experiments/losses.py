@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gun.data.labels import IGNORE
+from gun.nn.geometry import IDENTITY, Grid
 from gun.nn.model import GUN, GUNOutput
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def lovasz_softmax(logits: torch.Tensor, y: torch.Tensor, sample: int | None = N
     return (errors * jaccard).sum(1)[present].mean()
 
 
-def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions) -> torch.Tensor:
+def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Tensor | None, opts: TrainOptions,
+                  target: Grid = IDENTITY) -> torch.Tensor:
     """Cross-entropy of the decoded logits (the GUM's, or bilinear without guidance; `edge_weight`
     weights pixels near label changes more), plus for a GUN:
     - `aux_bilinear` x the cross-entropy of its logits decoded bilinearly (anchors the low-resolution
@@ -81,7 +83,8 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
     - `offset_far` x the mean |offset| (L1, output resolution) of the labelled pixels farther than one
       low-resolution cell from any label change. There no sample can change the label, so an offset
       is pure drift; the paper's offsets act at edges, and this leaves them free there.
-    Any model: `lovasz` x the Lovasz-softmax loss of the decoded logits (an IoU surrogate)."""
+    Any model: `lovasz` x the Lovasz-softmax loss of the decoded logits (an IoU surrogate).
+    `target`: where y's pixels sit in the input (IDENTITY: y is at the input's size)."""
     assert out.logits is not None
     loss = cross_entropy(out.logits, y, weights, opts.edge_weight, opts.edge_px)
     if opts.lovasz:
@@ -89,16 +92,16 @@ def training_loss(model: GUN, out: GUNOutput, y: torch.Tensor, weights: torch.Te
     if out.offsets is None:
         return loss
     if opts.aux_bilinear:
-        plain = model.decode(out.low_logits, None, (y.shape[-2], y.shape[-1]))
+        plain = model.decode(out.low_logits, None, (y.shape[-2], y.shape[-1]), target)
         loss = loss + opts.aux_bilinear * F.cross_entropy(plain.float(), y, weight=weights, ignore_index=IGNORE)
     if opts.offset_l1:
         loss = loss + opts.offset_l1 * out.offsets.float().abs().mean()
     if opts.offset_mean:
         loss = loss + opts.offset_mean * out.offsets.float().mean((2, 3)).norm(dim=1).mean()
     if opts.offset_far:
-        full = model.upsample_offsets(out.offsets, (y.shape[-2], y.shape[-1]))
+        full = model.upsample_offsets(out.offsets, (y.shape[-2], y.shape[-1]), target)
         assert full is not None
-        cell = max(1, round(y.shape[-1] / out.low_logits.shape[-1]))  # one low-resolution cell, in output pixels
+        cell = max(1, round(model.logits_grid.within(target).stride[1]))  # one low-resolution cell, in y's pixels
         far = far_from_label_changes(y, cell).unsqueeze(1).float()
         loss = loss + opts.offset_far * (full.float().abs() * far).sum() / far.sum().clamp(min=1)
     return loss

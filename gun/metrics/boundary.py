@@ -17,7 +17,8 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
     (1 = a 4-neighbour differs); inf for ignore pixels and for a class that fills the image."""
     dist = np.full(label.shape, np.inf, np.float32)
     H, W = label.shape
-    for c in np.unique(label):
+    # the labels present (np.unique sorts: 4x slower than counting)
+    for c in np.flatnonzero(np.bincount(label.ravel())) if label.dtype.kind == "u" and label.size else np.unique(label):
         if c == ignore:
             continue
         inside = label == c
@@ -37,18 +38,18 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
     return dist
 
 
-def ring_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands: Sequence[int],
-                   num_classes: int, ignore: int = IGNORE) -> np.ndarray:
-    """(B + 1, C, C) int64 confusion matrices (rows = ground truth) of the pixels in each ring: ring b
-    holds the pixels of band b that no narrower band holds, ring B those beyond every band. Their sum
-    is the whole frame's confusion matrix; cumulative sums over the first B are the bands'."""
+def ring_index(dist: np.ndarray, target: np.ndarray, bands: Sequence[int], num_classes: int,
+               ignore: int = IGNORE) -> np.ndarray:
+    """(H, W) intp: (ring * C + target) * C for each labelled pixel, R * C * C (one past the last
+    bin) for ignored ones, where ring b holds the pixels of band b that no narrower band holds and
+    ring B (R = B + 1 rings) those beyond every band. It depends on the ground truth alone: one per
+    frame serves every decoder (`ring_confusion_at`)."""
     bands_arr = np.asarray(bands, np.float64)
     if bands_arr.ndim != 1 or len(bands_arr) == 0 or np.any(np.diff(bands_arr) <= 0):
         raise ValueError(f"bands must be a non-empty increasing sequence, got {list(bands)}")
     R, C = len(bands_arr) + 1, num_classes
     keep = target != ignore
-    scored = np.where(keep, pred, 0)  # predictions on ignored pixels are not scored: any value goes
-    if keep.any() and (int(target[keep].max()) >= C or int(scored.max()) >= C or int(scored.min()) < 0):
+    if keep.any() and int(target[keep].max()) >= C:
         raise ValueError(f"labels outside 0..{C - 1} (ignore = {ignore})")
     # a pixel's ring = how many band widths its distance exceeds (inf, e.g. a class filling the frame:
     # B); built in place in one array (mixed-dtype temporaries cost 2 ms a frame)
@@ -58,9 +59,31 @@ def ring_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands
     index *= C
     index += target
     index *= C
-    index += scored
-    index[~keep] = R * C * C  # ignored pixels go to one extra bin (boolean indexing of the rest is slower)
-    return np.bincount(index.ravel(), minlength=R * C * C + 1)[:-1].reshape(R, C, C)
+    index[~keep] = R * C * C
+    return index
+
+
+def ring_confusion_at(index: np.ndarray, pred: np.ndarray, rings: int, num_classes: int) -> np.ndarray:
+    """(R, C, C) int64 confusion matrices (rows = ground truth) of each ring, from `ring_index`'s
+    index of the same frame. Their sum is the frame's confusion matrix; cumulative sums over the
+    first R - 1 rings are the bands'."""
+    R, C = rings, num_classes
+    if pred.shape != index.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {index.shape} differ in size")
+    if pred.size and (int(pred.min()) < 0 or int(pred.max()) >= C):
+        labelled = index < R * C * C  # predictions on ignored pixels are not scored: any value goes
+        if np.any((pred[labelled] < 0) | (pred[labelled] >= C)):
+            raise ValueError(f"labels outside 0..{C - 1}")
+        pred = np.where(labelled, pred, 0)
+    flat = np.add(index, pred, out=np.empty_like(index)).ravel()  # ignored pixels land past the last bin
+    return np.bincount(flat, minlength=R * C * C + C)[:R * C * C].reshape(R, C, C)
+
+
+def ring_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands: Sequence[int],
+                   num_classes: int, ignore: int = IGNORE) -> np.ndarray:
+    """(B + 1, C, C) int64 confusion matrices of the pixels in each ring (see ring_index): their
+    sum is the whole frame's confusion matrix; cumulative sums over the first B are the bands'."""
+    return ring_confusion_at(ring_index(dist, target, bands, num_classes, ignore), pred, len(bands) + 1, num_classes)
 
 
 def band_confusion(dist: np.ndarray, target: np.ndarray, pred: np.ndarray, bands: Sequence[int],

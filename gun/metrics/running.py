@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gun.data.labels import IGNORE
-from gun.metrics.boundary import band_mious, boundary_distance, ring_confusion
+from gun.metrics.boundary import band_mious, boundary_distance, ring_confusion_at, ring_index
 from gun.metrics.confusion import scores
 from gun.runtime.result import FrameResult
 
@@ -25,7 +25,7 @@ class RunningScores:
     band_gum: np.ndarray = field(init=False)  # (B, C, C) per band
     band_bilinear: np.ndarray = field(init=False)
     frames: int = 0
-    last_distance: np.ndarray | None = None  # the boundary distances of the last frame scored
+    last_rings: np.ndarray | None = None  # the last frame's ring_index (from its ground truth alone)
     mismatch: bool = False  # ground truth had class ids the model does not know: not scored
 
     def __post_init__(self) -> None:
@@ -43,21 +43,23 @@ class RunningScores:
         """Running mIoU per band, for both decoders (None where a band has no pixels yet)."""
         return {"gum": band_mious(self.band_gum), "bilinear": band_mious(self.band_bilinear)}
 
-    def update(self, result: FrameResult, distance: np.ndarray | None = None) -> dict[str, float]:
-        """Scores of this frame and of all frames so far; {} without ground truth. `distance`: the
-        ground truth's boundary_distance when already computed (another model's scores of the same
-        frame: `last_distance`)."""
+    def update(self, result: FrameResult, rings: np.ndarray | None = None) -> dict[str, float]:
+        """Scores of this frame and of all frames so far; {} without ground truth. `rings`: the
+        ground truth's ring_index when already computed (another model's scores of the same frame:
+        `last_rings`)."""
         if result.ground_truth is None:
             return {}
         labelled = result.ground_truth[result.ground_truth != IGNORE]
         if labelled.size and int(labelled.max()) >= self.num_classes:
             self.mismatch = True  # e.g. 19-class Cityscapes truth for an 11-class CamVid model
             return {}
-        dist = boundary_distance(result.ground_truth) if distance is None else distance
-        self.last_distance = dist
-        # one pass per decoder gives the frame's confusion matrix and the bands' (rings: nested by cumsum)
-        rings_gum = ring_confusion(dist, result.ground_truth, result.labels_gum, self.bands, self.num_classes)
-        rings_bil = ring_confusion(dist, result.ground_truth, result.labels_bilinear, self.bands, self.num_classes)
+        if rings is None:
+            rings = ring_index(boundary_distance(result.ground_truth), result.ground_truth, self.bands, self.num_classes)
+        self.last_rings = rings
+        # one bincount per decoder gives the frame's confusion matrix and the bands' (rings: nested by cumsum)
+        R = len(self.bands) + 1
+        rings_gum = ring_confusion_at(rings, result.labels_gum, R, self.num_classes)
+        rings_bil = ring_confusion_at(rings, result.labels_bilinear, R, self.num_classes)
         cm_gum, cm_bil = rings_gum.sum(0), rings_bil.sum(0)
         self.gum += cm_gum
         self.bilinear += cm_bil
