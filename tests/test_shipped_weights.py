@@ -18,6 +18,7 @@ from gun.runtime.frames import decode, prepare, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "weights" / "gun_effnet_camvid.safetensors"
+FAST = ROOT / "weights" / "gun_effnet_camvid_fast.safetensors"
 CAMVID = ROOT.parent / "shared" / "data" / "camvid"
 GOLDEN_FRAME = ROOT / "assets" / "leuvenA.jpg"
 GOLDEN = ROOT / "tests" / "golden" / "leuvenA_gun_effnet_camvid_labels.png"
@@ -62,3 +63,22 @@ def test_golden_output_on_a_committed_asset_frame() -> None:
     # identical up to float rounding on another CPU: allow a few boundary pixels to flip
     assert (got != golden).mean() < 0.002
     assert len(np.unique(golden)) >= 4  # the golden frame shows a real scene, not one class
+
+
+def test_the_fast_weights_are_the_default_network_with_a_pooled_guidance_module() -> None:
+    # both had only their guidance module trained from the same GUN: every other tensor is shared, so
+    # the low-resolution logits (and the bilinear decoding) are the same; only the offsets differ
+    default, default_meta = load_model(DEFAULT)
+    fast, fast_meta = load_model(FAST)
+    assert (fast_meta.config.guidance_pool, fast_meta.config.guidance_channels) == (4, 16)
+    assert default_meta.config.guidance_pool == 1 and fast_meta.input_size == default_meta.input_size
+    theirs = default.state_dict()
+    shared = [k for k in fast.state_dict() if not k.startswith("guidance.")]
+    assert shared and all(torch.equal(fast.state_dict()[k], theirs[k]) for k in shared)
+    rgb = cv2.cvtColor(cv2.imread(str(GOLDEN_FRAME)), cv2.COLOR_BGR2RGB)
+    with torch.inference_mode():
+        prep = prepare(to_tensor(rgb), fast_meta.mean, fast_meta.std, fast.input_multiple, fast_meta.input_size)
+        a, b = default(prep.x, full=False), fast(prep.x, full=False)
+        assert torch.equal(a.low_logits, b.low_logits) and a.offsets is not None and b.offsets is not None
+        same = (decode(default, a, prep).argmax(1) == decode(fast, b, prep).argmax(1)).float().mean()
+    assert 0.9 < float(same) < 1.0  # the two guidance modules steer alike, not identically
