@@ -116,16 +116,14 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     student = build_model(config)
-    start = teacher
+    source = teacher  # the guidance module starts from the init's, or the teacher's where it is the same module
     if init is not None:
-        start, init_meta = load_model(init)
+        source, init_meta = load_model(init)
         if init_meta.config != config:
             raise ValueError(f"--init {init}: its config differs from the student's (pool {init_meta.config.guidance_pool}, "
                              f"{init_meta.config.guidance_channels} channels; the student: pool {pool}, {channels} channels)")
-    theirs = start.state_dict()
-    mine = student.state_dict()  # the guidance module starts from the init's (or the teacher's, where it fits)
-    guidance_start = {k: v for k, v in theirs.items() if k.startswith("guidance.") and k in mine and mine[k].shape == v.shape}
-    if init is None and len(guidance_start) < sum(k.startswith("guidance.") for k in mine):
+    guidance_start = {k: v for k, v in source.state_dict().items() if k.startswith("guidance.")}
+    if init is None and config != meta.config:
         guidance_start = {}  # a different module: its own (zero-offset) initialisation
     frozen = {k: v for k, v in teacher.state_dict().items() if not k.startswith("guidance.")}
     missing, unexpected = student.load_state_dict(frozen | guidance_start, strict=False)
