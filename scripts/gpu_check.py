@@ -179,7 +179,7 @@ def main() -> int:
                           "--format=csv; lscpu | grep -E 'Model name|^CPU\\(s\\)'; grep -o -w -E 'amx_bf16|avx512_bf16' /proc/cpuinfo | sort -u; " + py + " -c 'import torch; print(torch.__version__, torch.version.cuda, "
                           "torch.cuda.is_available() and torch.cuda.get_device_name())'"], 30)
     r.run("cuda-tests", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda", "tests/test_infer.py", "tests/test_backends.py",
-                         "tests/test_bench.py"], 150)
+                         "tests/test_bench.py", "tests/test_distill.py"], 150)
     for dtype in ("float32", "bfloat16") if args.tiny else ("float16", "bfloat16"):  # fp16 is emulated (slow) on a CPU
         j = tmp / f"paper_{dtype}.json"
         r.run(f"bench-paper-{dtype}", [*gun, "bench", *paper, "--dtype", dtype, *fast, "--roofline", *runs, "--json", str(j)], 100, j)

@@ -170,3 +170,20 @@ def test_distill_refuses_an_init_of_another_shape_and_no_objective(tmp_path: Pat
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and re.search(message, err), err
     assert not (tmp_path / "s.safetensors").exists()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_distill_on_cuda_trains_the_module_the_cpu_trains(tmp_path: Path) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(96, 144))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=2, size=(64, 96))
+    width = load_model(teacher_path)[1].config.guidance_channels
+    runs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.safetensors"
+        _, l1 = distill(teacher_path, out, "camvid", root, pool=1, channels=width, epochs=3, lr=1e-3, l1=0.1, task=1.0,
+                        progress=False, device=device)
+        runs[device] = (l1, load_model(out)[0].state_dict())
+    assert runs["cuda"][0] == pytest.approx(runs["cpu"][0], rel=1e-2, abs=1e-4)
+    for key, value in runs["cpu"][1].items():  # the saved file is on the CPU whichever device trained it
+        torch.testing.assert_close(runs["cuda"][1][key], value, rtol=1e-2, atol=2e-3)

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offset-far", type=float, default=0.0, help="task loss: as gun train's")
     p.add_argument("--edge-weight", type=float, default=0.0, help="task loss: as gun train's")
     p.add_argument("--init", help="start the guidance module from this student's (same pool and channels)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the teacher's features are kept and the module trains (default: cuda when available)")
     p.add_argument("--limit", type=int, help="use the first N images of the split (smoke runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                         edge_weight=args.edge_weight, command="")
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
                        args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
-                       command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init)
+                       command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init, device=args.device)
     print(f"wrote {args.out} (float16; guidance pool {meta.config.guidance_pool}, {meta.config.guidance_channels} channels; "
           f"last epoch's L1 to the teacher's offsets {l1:.4f} low-res px)")
     return 0

@@ -42,6 +42,7 @@ from gun.experiments.train import TrainOptions, check_options, class_weights
 from gun.nn.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from gun.nn.geometry import Grid, resample
 from gun.nn.model import GUN, GUNOutput, build_model
+from gun.runtime.device import resolve_device
 from gun.runtime.frames import prepare, to_tensor
 
 
@@ -65,26 +66,28 @@ class Item(NamedTuple):
 
 def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset, count: int,
                      progress: bool = True) -> list[Item]:
-    """The first `count` images and their mirror images as `Item`s. Refuses, after the first image,
-    a split whose features would take over half the machine's memory."""
+    """The first `count` images and their mirror images as `Item`s, on the model's device. Refuses,
+    after the first image, a split whose features would take over half the device's memory."""
     assert model.guidance is not None
     out: list[Item] = []
+    device = next(model.parameters()).device
     started = time.perf_counter()
     with torch.no_grad():  # not inference_mode: the task loss's autograd reads these tensors
         for i in range(count):
             image, labels = data.load(i)
             if i == 1:
                 need = count * sum(t.numel() * t.element_size() for item in out for t in item[:5])
-                if (have := memory_bytes()) and need > have // 2:
+                have = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else memory_bytes()
+                if have and need > have // 2:
                     raise ValueError(f"the teacher's features of {count} images need about {need / 2**30:.1f} GiB of "
                                      f"{have / 2**30:.0f} GiB: use --limit {max(1, count * have // 2 // need)} or fewer")
             for img, lab in ((image, labels), (image[:, ::-1], labels[:, ::-1])):
-                prep = prepare(to_tensor(np.ascontiguousarray(img)), meta.mean, meta.std, model.input_multiple, meta.input_size)
+                prep = prepare(to_tensor(np.ascontiguousarray(img)).to(device), meta.mean, meta.std, model.input_multiple, meta.input_size)
                 f = model.encode(prep.x)
                 assert f.guide is not None  # a multi-branch model: it has guidance
                 fused = model.fusion(f.mediums, f.low)
                 out.append(Item(f.guide.to(torch.bfloat16), fused.to(torch.bfloat16), model.guidance(f.guide, fused).float(),
-                                model.classifier(fused).float(), torch.from_numpy(np.ascontiguousarray(lab))[None],
+                                model.classifier(fused).float(), torch.from_numpy(np.ascontiguousarray(lab))[None].to(device),
                                 prep.target))
             if progress and ((i + 1) % 50 == 0 or i + 1 == count):
                 print(f"teacher features: {i + 1}/{count} images ({time.perf_counter() - started:.0f} s)", flush=True)
@@ -94,13 +97,15 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
 def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: str | Path, split: str = "train",
             pool: int = 2, channels: int = 16, epochs: int = 30, lr: float = 3e-3, batch: int = 4, seed: int = 0,
             limit: int | None = None, progress: bool = True, command: str | None = None, l1: float = 1.0,
-            task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None) -> tuple[CheckpointMeta, float]:
+            task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None,
+            device: str = "cpu") -> tuple[CheckpointMeta, float]:
     """Write `out` (float16): the teacher with its guidance module replaced by one of `channels`
     channels on the guide averaged over `pool` x `pool` cells, trained to minimise `l1` x the L1
     distance of its offsets to the teacher's plus `task` x the recipe `loss` (a TrainOptions; default
     its defaults) of its GUM decoding. Returns its metadata and the last epoch's mean L1 distance to
     the teacher's offsets (low-resolution pixels). `command` goes into the metadata (default: this
-    process's command line)."""
+    process's command line). `device`: where the features are kept and the module trains ("auto",
+    "cpu", "cuda"); the result does not depend on it beyond rounding."""
     teacher, meta = load_model(teacher_path)
     if teacher.guidance is None:
         raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil")
@@ -128,8 +133,9 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     frozen = {k: v for k, v in teacher.state_dict().items() if not k.startswith("guidance.")}
     missing, unexpected = student.load_state_dict(frozen | guidance_start, strict=False)
     assert not unexpected and all(k.startswith("guidance.") for k in missing)
-    teacher.eval()
-    student.eval()
+    dev = resolve_device(device)
+    teacher.to(dev).eval()
+    student.to(dev).eval()
     guidance = student.guidance
     assert guidance is not None and teacher.guidance is not None
 
@@ -138,6 +144,7 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     if count == 0:
         raise ValueError(f"{dataset} {split} at {data_root} has no images")
     weights = class_weights(data, loss.class_weights) if task else None
+    weights = weights.to(dev) if weights is not None else None
     feats = teacher_features(teacher, meta, data, count, progress)
     placement = guidance.grid.within(teacher.guidance.grid)  # student offsets onto the teacher's grid
 
