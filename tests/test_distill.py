@@ -178,12 +178,15 @@ def test_distill_on_cuda_trains_the_module_the_cpu_trains(tmp_path: Path) -> Non
     teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(96, 144))
     root = make_camvid(tmp_path / "camvid", splits=("train",), images=2, size=(64, 96))
     width = load_model(teacher_path)[1].config.guidance_channels
-    runs = {}
+    runs, lr, steps = {}, 1e-3, 3  # 2 images and their mirrors: one batch of 4 an epoch
     for device in ("cpu", "cuda"):
         out = tmp_path / f"{device}.safetensors"
-        _, l1 = distill(teacher_path, out, "camvid", root, pool=1, channels=width, epochs=3, lr=1e-3, l1=0.1, task=1.0,
+        _, l1 = distill(teacher_path, out, "camvid", root, pool=1, channels=width, epochs=steps, lr=lr, l1=0.1, task=1.0,
                         progress=False, device=device)
         runs[device] = (l1, load_model(out)[0].state_dict())
     assert runs["cuda"][0] == pytest.approx(runs["cpu"][0], rel=1e-2, abs=1e-4)
+    # AdamW moves a weight by about lr a step whatever its gradient's size, so where rounding (TF32
+    # convolutions on the GPU) flips a near-zero gradient the two runs part by up to 2 lr a step;
+    # measured on an H200: 0.3% of the weights over 0.002 apart, the largest 0.0025
     for key, value in runs["cpu"][1].items():  # the saved file is on the CPU whichever device trained it
-        torch.testing.assert_close(runs["cuda"][1][key], value, rtol=1e-2, atol=2e-3)
+        torch.testing.assert_close(runs["cuda"][1][key], value, rtol=1e-2, atol=2 * lr * steps)
