@@ -320,7 +320,7 @@ class Worker(QObject):
         """Per-frame and running mIoU of GUM, GUN bilinear and twin (over the frames it ran on), and
         the running trimap; the time it took goes to timings["score"]."""
         started, result.ground_truth = time.perf_counter(), frame.labels
-        scores = self._scores.update(result) if self._scores is not None else {}
+        scores = self._scores.update(result, frame_index=frame.index) if self._scores is not None else {}
         if not scores:
             if frame.labels is not None and self._scores is not None and self._scores.mismatch:
                 self._scores.mismatch = False

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gun.data import open_dataset
 from gun.data.labels import CAMVID_CLASSES as CLASS_NAMES
 from gun.experiments.evaluate import evaluate_confusion
+from gun.metrics.boundary import boundary_distance
 from gun.metrics.confusion import confusion_matrix, scores
 from gun.nn.geometry import IDENTITY
 from gun.nn.model import GUN, GUNOutput
@@ -141,3 +142,31 @@ def test_running_scores_add_up_frames_and_reuse_a_given_distance_map() -> None:
     far.update(result(0), ring_index(np.full(truth[0].shape, 1000.0, np.float32), truth[0], far.bands, 3))
     assert far.trimap()["gum"] == [None] * len(far.bands)
     assert RunningScores(3).update(FrameResult(gum[0], bil[0], None, np.zeros((3, 2, 2), np.float32), (1, 1, 0, 0))) == {}
+
+
+def test_running_scores_keep_a_frames_rings_for_its_replays_and_forget_them_on_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gun.metrics import running
+    from gun.metrics.running import RunningScores
+    from gun.runtime.result import FrameResult
+
+    rng = np.random.default_rng(5)
+    truth = [rng.integers(0, 3, (9, 12)).astype(np.uint8), rng.integers(0, 3, (7, 10)).astype(np.uint8)]
+    made = []  # the boundary distances computed: what the cache saves
+    monkeypatch.setattr(running, "boundary_distance", lambda t: made.append(t.shape) or boundary_distance(t))
+
+    def result(t: np.ndarray) -> FrameResult:
+        pred = rng.integers(0, 3, t.shape).astype(np.uint8)
+        return FrameResult(pred, pred, None, np.zeros((3, 2, 2), np.float32), (1, 1, 0, 0), ground_truth=t)
+
+    kept, plain = RunningScores(3), RunningScores(3, ring_cache_bytes=0)
+    for t in (truth[0], truth[0], truth[0]):  # a looping one-frame clip
+        r = result(t)
+        assert kept.update(r, frame_index=0) == plain.update(r, frame_index=0)
+    assert kept.trimap() == plain.trimap() and made.count(truth[0].shape) == 1 + 3  # kept once; plain every time
+    made.clear()
+    kept.update(result(truth[1]), frame_index=0)  # another truth under the same index (a size change): recomputed
+    assert made == [truth[1].shape]
+    kept.reset()  # a new source
+    made.clear()
+    kept.update(result(truth[0]), frame_index=0)
+    assert made == [truth[0].shape] and kept.frames == 1

@@ -27,26 +27,46 @@ class RunningScores:
     frames: int = 0
     last_rings: np.ndarray | None = None  # the last frame's ring_index (from its ground truth alone)
     mismatch: bool = False  # ground truth had class ids the model does not know: not scored
+    # ring indices kept by frame index, so that a replayed frame (a looping clip, a step back) skips
+    # its boundary distances, most of the scoring's time; at most this many bytes
+    ring_cache_bytes: int = 64 * 2**20
+    _ring_cache: dict[int, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
+        """Start over, for a new source: the sums and the cached ring indices."""
         C = self.num_classes
+        self._ring_cache = {}
         self.gum = np.zeros((C, C), np.int64)
         self.bilinear = np.zeros_like(self.gum)
         self.band_gum = np.zeros((len(self.bands), C, C), np.int64)
         self.band_bilinear = np.zeros_like(self.band_gum)
         self.frames = 0
 
+    def _rings(self, truth: np.ndarray, frame_index: int | None) -> np.ndarray:
+        kept = self._ring_cache.get(frame_index) if frame_index is not None else None
+        if kept is not None and kept.shape == truth.shape:
+            return kept
+        rings = ring_index(boundary_distance(truth), truth, self.bands, self.num_classes)
+        C = self.num_classes
+        if (len(self.bands) + 1) * C * C + C <= np.iinfo(np.uint16).max:  # every bin index fits: a quarter of the bytes
+            rings = rings.astype(np.uint16)
+        used = sum(r.nbytes for r in self._ring_cache.values())
+        if frame_index is not None and used + rings.nbytes <= self.ring_cache_bytes:
+            self._ring_cache[frame_index] = rings
+        return rings
+
     def trimap(self) -> dict[str, list[float | None]]:
         """Running mIoU per band, for both decoders (None where a band has no pixels yet)."""
         return {"gum": band_mious(self.band_gum), "bilinear": band_mious(self.band_bilinear)}
 
-    def update(self, result: FrameResult, rings: np.ndarray | None = None) -> dict[str, float]:
+    def update(self, result: FrameResult, rings: np.ndarray | None = None, frame_index: int | None = None) -> dict[str, float]:
         """Scores of this frame and of all frames so far; {} without ground truth. `rings`: the
         ground truth's ring_index when already computed (another model's scores of the same frame:
-        `last_rings`)."""
+        `last_rings`). `frame_index`: the frame's position in its source, under which its ring index
+        is kept until `reset` (the same index must mean the same ground truth)."""
         if result.ground_truth is None:
             return {}
         labelled = result.ground_truth[result.ground_truth != IGNORE]
@@ -54,7 +74,7 @@ class RunningScores:
             self.mismatch = True  # e.g. 19-class Cityscapes truth for an 11-class CamVid model
             return {}
         if rings is None:
-            rings = ring_index(boundary_distance(result.ground_truth), result.ground_truth, self.bands, self.num_classes)
+            rings = self._rings(result.ground_truth, frame_index)
         self.last_rings = rings
         # one bincount per decoder gives the frame's confusion matrix and the bands' (rings: nested by cumsum)
         R = len(self.bands) + 1
