@@ -7,9 +7,10 @@
 #
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack   (~25 MiB)
 # On the GPU:    bash scripts/gpu-session.sh (this script, then scripts/gpu-check.sh, in one call)
-# Rehearsal on the CPU (about 5 minutes; one pair: all six runs at once exhaust a 24 GiB, 2-core machine):
+# Rehearsal on the CPU (about 4 minutes; one pair: all four runs at once exhaust a 24 GiB, 2-core machine;
+#                EPOCHS=3 lets the GUN fit its plan after epoch 2, which its twin then follows):
 #                RUNS="gun15_cont|gun|--input-scale 1.5 --crop 448 576 --offset-far 0.2 --lovasz 1.0 --lr 0.004 --init weights/gun_effnet_camvid.safetensors; bilinear15_cont|bilinear|--input-scale 1.5 --crop 448 576 --offset-far 0.2 --lovasz 1.0 --lr 0.004 --init weights/bilinear_effnet_camvid.safetensors" \
-#                OUT=/tmp/gpu-rehearsal MINUTES=3 EPOCHS=1 MAX_STEPS=2 LIMIT=3 DISTILL_EPOCHS=1 DISTILL_LIMIT=2 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
+#                OUT=/tmp/gpu-rehearsal MINUTES=3 EPOCHS=3 MAX_STEPS=2 LIMIT=3 DISTILL_EPOCHS=1 DISTILL_LIMIT=2 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
 # Then here:     re-measure the returned files with `gun eval` on the real (PNG) val frames before shipping one.
 #
 # Knobs (environment):
@@ -18,8 +19,11 @@
 #             with its recipe (--offset-far 0.2 --lovasz 1.0, the twin given the same flags; lr 0.004
 #             annealed to 0 over the budget) at its 1.5x input scale (15_cont) and at 2x (20_cont,
 #             for thin classes). From ImageNet: the flags without --init and --lr 0.004.
-#   MINUTES   wall-clock training budget per run (--minutes: the schedule is fitted to it), default 4
-#   EPOCHS    the most epochs (default 300); MAX_STEPS, LIMIT (val images), DEVICE, PRECISION, WORKERS
+#   MINUTES   wall-clock training budget of each GUN run (--minutes: the schedule is fitted to it after
+#             its second epoch), default 4. Its twin "bilinearX" then trains the same number of epochs
+#             (`--epochs N`, the same poly rate): equal time would give the cheaper twin more epochs.
+#   EPOCHS    the most epochs (default 300); VAL_EVERY (default 0: every run is evaluated at the end, and
+#             a validation took 30 s on an H200); MAX_STEPS, LIMIT (val images), DEVICE, PRECISION, WORKERS
 #   DISTILL_EPOCHS  epochs of `gun distill --task` per GUN (default 12; 0: none), DISTILL_LIMIT (train images),
 #             DISTILL_SECONDS (hard stop of each; a GUN whose distillation did not finish comes back undistilled)
 #   DEADLINE  epoch second by which everything must be written (gpu-session.sh sets it): the
@@ -33,7 +37,7 @@ EPOCHS=${EPOCHS:-300}
 DEVICE=${DEVICE:-cuda}
 PRECISION=${PRECISION:-bf16}
 WORKERS=${WORKERS:-3}
-VAL_EVERY=${VAL_EVERY:-10}
+VAL_EVERY=${VAL_EVERY:-0}
 SCALED="--input-scale 1.5 --crop 448 576"
 DOUBLE="--input-scale 2 --crop 576 768"
 # --offset-far is a no-op for a twin: giving the twin the GUN's whole flag set keeps the recipes equal
@@ -52,22 +56,41 @@ LOG="$WORK/log.txt"
 { date; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } >> "$LOG" 2>&1
 
-common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK" --epochs "$EPOCHS" --minutes "$MINUTES"
+common=(--encoder efficientnet_lite0 --scales 1 1 --dataset camvid --data-root "$PACK"
         --batch-size 8 --lr 0.01 --nesterov --schedule poly --crop 288 384 --workers "$WORKERS" --val-every "$VAL_EVERY" --save-every "${SAVE_EVERY:-10}"
         --class-weights sqrt-median-freq --encoder-weights "$PACK/efficientnet_lite0_imagenet_fp16.pth" --precision "$PRECISION" --no-progress)
 [ -n "${MAX_STEPS:-}" ] && common+=(--max-steps "$MAX_STEPS")
 
 names=()
+declare -A pids
+hard_stop=$(python3 -c "print(int($MINUTES * 60 + 60))")  # guards the call's limit: --minutes has fitted the schedule inside it
+train() {  # name preset extra epoch-flags...: one gun train run; later flags win (argparse), so a run's extras override the common recipe
+    local name=$1 preset=$2 extra=$3
+    shift 3
+    # shellcheck disable=SC2086
+    timeout "$hard_stop" python3 -m gun.cli train --preset "$preset" "${common[@]}" $extra "$@" --out "$WORK/$name" > "$WORK/$name.log" 2>&1
+}
 IFS=';' read -ra specs <<< "$RUNS"
-for spec in "${specs[@]}"; do
+for spec in "${specs[@]}"; do  # the GUNs (and unpaired runs) first, each with the time budget
     IFS='|' read -r name preset extra <<< "$spec"
     name=$(echo "$name" | tr -d ' ')
     names+=("$name")
-    # later flags win (argparse), so a run's extra flags override the common recipe; the hard stop
-    # only guards the call's limit: --minutes has already fitted the schedule inside it
-    # shellcheck disable=SC2086
-    timeout "$(python3 -c "print(int($MINUTES * 60 + 60))")" python3 -m gun.cli train --preset "$preset" "${common[@]}" $extra \
-        --out "$WORK/$name" > "$WORK/$name.log" 2>&1 &
+    case "$name" in bilinear*) [[ "$RUNS" == *"gun${name#bilinear}|"* ]] && continue;; esac
+    train "$name" "$preset" "$extra" --epochs "$EPOCHS" --minutes "$MINUTES" &
+    pids[$name]=$!
+done
+for spec in "${specs[@]}"; do  # each twin: its GUN's epochs, once the GUN's log states its plan
+    IFS='|' read -r name preset extra <<< "$spec"
+    name=$(echo "$name" | tr -d ' ')
+    gun="gun${name#bilinear}"
+    [ -n "${pids[$gun]:-}" ] && [ "$name" != "$gun" ] || continue
+    (
+        while kill -0 "${pids[$gun]}" 2>/dev/null && ! grep -q "epochs in all" "$WORK/$gun.log" 2>/dev/null; do sleep 2; done
+        epochs=$(sed -n 's/.* \([0-9]\+\) epochs in all.*/\1/p' "$WORK/$gun.log" | head -n 1)
+        [ -n "$epochs" ] || epochs=$(python3 -c "import json; print(len(json.load(open('$WORK/$gun/history.json'))['history']))" 2>/dev/null)
+        echo "gpu-train: $name trains ${epochs:-$EPOCHS} epochs, as $gun" >> "$LOG"
+        train "$name" "$preset" "$extra" --epochs "${epochs:-$EPOCHS}"
+    ) &
 done
 wait
 for name in "${names[@]}"; do { echo "== $name"; tail -n 12 "$WORK/$name.log"; } >> "$LOG"; done
