@@ -7,7 +7,7 @@
 #
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack   (~25 MiB)
 # On the GPU:    bash scripts/gpu-session.sh (this script, then scripts/gpu-check.sh, in one call)
-# Rehearsal on the CPU (about 4 minutes; one pair: all four runs at once exhaust a 24 GiB, 2-core machine;
+# Rehearsal on the CPU (about 4 minutes, one pair: seven runs at once once exhausted a 24 GiB, 2-core machine;
 #                EPOCHS=3 lets the GUN fit its plan after epoch 2, which its twin then follows):
 #                RUNS="gun15_cont|gun|--input-scale 1.5 --crop 448 576 --offset-far 0.2 --lovasz 1.0 --lr 0.004 --init weights/gun_effnet_camvid.safetensors; bilinear15_cont|bilinear|--input-scale 1.5 --crop 448 576 --offset-far 0.2 --lovasz 1.0 --lr 0.004 --init weights/bilinear_effnet_camvid.safetensors" \
 #                OUT=/tmp/gpu-rehearsal MINUTES=3 EPOCHS=3 MAX_STEPS=2 LIMIT=3 DISTILL_EPOCHS=1 DISTILL_LIMIT=2 DEVICE=cpu PRECISION=fp32 WORKERS=1 bash scripts/gpu-train.sh
