@@ -2,7 +2,9 @@
 QThread, emits numpy.
 
 Pipeline: a gun.io.prefetch.Prefetcher thread decodes ahead (app.playback), this worker thread
-segments, the GUI thread draws. At most two results are in flight towards the GUI (it calls
+segments, the GUI thread draws. While the network runs it has both cores; while the worker
+decodes its output, two helper threads use the other core: the Segmenter's (bilinear labels) and
+app.scoring's (the ground truth's rings). At most two results are in flight towards the GUI (it calls
 `frame_shown()` after drawing one), so a slow screen slows the worker instead of piling up frames;
 a live camera's prefetcher keeps only its newest frame, so old frames are dropped, not queued.
 
@@ -23,8 +25,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from app.messages import MODEL, SCORE, SOURCE, ExportJob, FrameBundle, ModelInfo, twin_path
 from app.playback import Playback
+from app.scoring import LiveScores
 from gun.io.base import Frame, FrameSource
-from gun.runtime.result import FrameResult
 
 MAX_IN_FLIGHT = 2  # results emitted but not yet drawn by the GUI
 
@@ -67,7 +69,7 @@ class Worker(QObject):
         self._lock = threading.Lock()
         self._in_flight = 0
         self._cancel_export = threading.Event()
-        self._scores = self._twin_scores = None  # gun.metrics.running.RunningScores of the GUN, of the twin
+        self._scores: LiveScores | None = None
         self.frames_processed = 0
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
@@ -150,9 +152,8 @@ class Worker(QObject):
             if not self.playback.is_open:
                 self.stalled.emit()
             return
-        for scores in (self._scores, self._twin_scores):
-            if scores is not None:
-                scores.reset()
+        if self._scores is not None:
+            self._scores.reset()
         self.sourceOpened.emit(info)
         self._set_playing(True)
 
@@ -176,10 +177,9 @@ class Worker(QObject):
             self._fail(SCORE, f"{twin_file.name} has other classes than {Path(path).name}: not shown beside it")
             twin = None
         self._segmenter, self._twin = segmenter, twin
-        from gun.metrics.running import RunningScores
-
-        self._scores = RunningScores(len(segmenter.class_names))
-        self._twin_scores = RunningScores(len(segmenter.class_names)) if twin is not None else None
+        if self._scores is not None:
+            self._scores.close()
+        self._scores = LiveScores(len(segmenter.class_names), twin is not None)
         self.modelLoaded.emit(self._model_info())
         self._redo_last()
 
@@ -297,7 +297,9 @@ class Worker(QObject):
         result, twin, scores, trimap = None, None, {}, None
         if self._segmenter is not None:
             try:
-                result = self._segmenter(frame.image)
+                inferred = self._segmenter.infer(frame.image)
+                rings = self._scores.start(frame) if self._scores is not None else None  # beside the decoding
+                result = self._segmenter.decode(inferred)
                 twin = self._twin(frame.image) if self._twin is not None and self._twin_shown else None
             except Exception as error:  # noqa: BLE001 - e.g. out of memory on a huge frame
                 self._set_playing(False)
@@ -306,7 +308,12 @@ class Worker(QObject):
             timings.update(result.timings)
             if twin is not None:
                 timings["twin"] = sum(twin.timings.values())
-            scores, trimap = self._score(frame, result, twin, timings)
+            if self._scores is not None:
+                started = time.perf_counter()
+                scores, trimap, problem = self._scores.score(frame, result, twin, rings)
+                timings["score"] = (time.perf_counter() - started) * 1e3
+                if problem:
+                    self._fail(SCORE, problem)
         self.playback.last = frame
         self.frames_processed += 1
         with self._lock:
@@ -314,27 +321,6 @@ class Worker(QObject):
         source = self.playback.source
         self.frameReady.emit(FrameBundle(frame, result, timings, scores, source.frame_count if source else None,
                                          self.playback.dropped, trimap, twin, self._playing))
-
-    def _score(self, frame: Frame, result: FrameResult, twin: FrameResult | None,
-               timings: dict[str, float]) -> tuple[dict[str, float], dict | None]:
-        """Per-frame and running mIoU of GUM, GUN bilinear and twin (over the frames it ran on), and
-        the running trimap; the time it took goes to timings["score"]."""
-        started, result.ground_truth = time.perf_counter(), frame.labels
-        scores = self._scores.update(result, frame_index=frame.index) if self._scores is not None else {}
-        if not scores:
-            if frame.labels is not None and self._scores is not None and self._scores.mismatch:
-                self._scores.mismatch = False
-                self._fail(SCORE, f"the ground truth has classes the model does not know "
-                                  f"({len(self._segmenter.class_names)} classes): not scored")
-            return {}, None
-        trimap = {"bands": self._scores.bands, **self._scores.trimap()}
-        if twin is not None and self._twin_scores is not None:
-            twin.ground_truth = frame.labels
-            twin_scores = self._twin_scores.update(twin, self._scores.last_rings)  # same truth: same rings
-            scores.update(miou_twin=twin_scores["miou_gum"], running_miou_twin=twin_scores["running_miou_gum"])
-            trimap["twin"] = self._twin_scores.trimap()["gum"]
-        timings["score"] = (time.perf_counter() - started) * 1e3
-        return scores, trimap
 
     @Slot(object)
     def _do_export(self, job: ExportJob) -> None:
@@ -380,6 +366,8 @@ class Worker(QObject):
             self._timer.stop()
         self.playback.close()
         self._segmenter = self._twin = None
+        if self._scores is not None:
+            self._scores.close()
         QThread.currentThread().quit()
 
 

@@ -67,6 +67,28 @@ def test_result_maps_are_at_frame_size_and_match_the_model(segmenter: Segmenter,
     assert (result.labels_gum != result.labels_bilinear).any()
 
 
+def test_decoding_on_the_helper_thread_changes_nothing(segmenter: Segmenter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a core to spare (one torch thread) the bilinear labels decode on the Segmenter's helper
+    thread; with every core in torch's team they decode in line. The maps are the same, and the
+    two halves (infer, then decode) are the whole call."""
+    image = synthetic_frame(5, (75, 101))
+    seg = Segmenter(segmenter.model, segmenter.meta, "cpu", "float32")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        inline = seg(image)
+        assert seg._helper is None  # no core to spare: nothing started
+        torch.set_num_threads(1)
+        beside = seg.decode(seg.infer(image))
+        assert seg._helper is not None
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("labels_gum", "labels_bilinear", "offsets", "low_logits"):
+        np.testing.assert_array_equal(getattr(beside, name), getattr(inline, name))
+    assert set(beside.timings) == {"preprocess", "inference", "upsampling"}
+
+
 def test_probabilities_and_pixel_probe_agree_with_labels(segmenter: Segmenter) -> None:
     result = segmenter(synthetic_frame(1), probabilities=True)
     probs = result.probabilities

@@ -170,3 +170,35 @@ def test_running_scores_keep_a_frames_rings_for_its_replays_and_forget_them_on_r
     made.clear()
     kept.update(result(truth[0]), frame_index=0)
     assert made == [truth[0].shape] and kept.frames == 1
+
+
+def test_live_scores_compute_rings_beside_and_report_unknown_classes() -> None:
+    """app.scoring: the rings started on the helper thread give the scores of RunningScores alone,
+    the twin is scored on the same rings, and truth with class ids the model lacks is a message."""
+    from app.scoring import LiveScores
+    from gun.io.base import Frame
+    from gun.metrics.running import RunningScores
+    from gun.runtime.result import FrameResult
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 3, (9, 12)).astype(np.uint8)
+    pred, twin_pred = (rng.integers(0, 3, truth.shape).astype(np.uint8) for _ in range(2))
+    low = np.zeros((3, 2, 2), np.float32)
+    frame = Frame(np.zeros((9, 12, 3), np.uint8), 4, 0.0, labels=truth)
+    live, alone, twin_alone = LiveScores(3, twin=True), RunningScores(3), RunningScores(3)
+    try:
+        rings = live.start(frame)
+        assert rings is not None
+        scores, trimap, problem = live.score(frame, FrameResult(pred, pred, None, low, (1, 1, 0, 0)),
+                                             FrameResult(twin_pred, twin_pred, None, low, (1, 1, 0, 0)), rings)
+        expected = alone.update(FrameResult(pred, pred, None, low, (1, 1, 0, 0), ground_truth=truth))
+        twin_expected = twin_alone.update(FrameResult(twin_pred, twin_pred, None, low, (1, 1, 0, 0), ground_truth=truth))
+        assert problem == "" and {k: scores[k] for k in expected} == expected
+        assert scores["miou_twin"] == twin_expected["miou_gum"]
+        assert trimap is not None and trimap["gum"] == alone.trimap()["gum"] and trimap["twin"] == twin_alone.trimap()["gum"]
+        unknown = Frame(frame.image, 5, 0.0, labels=np.full_like(truth, 7))
+        scores, trimap, problem = live.score(unknown, FrameResult(pred, pred, None, low, (1, 1, 0, 0)), None, live.start(unknown))
+        assert (scores, trimap) == ({}, None) and "classes the model does not know" in problem
+        assert live.start(Frame(frame.image, 6, 0.0)) is None  # no labels: nothing to start
+    finally:
+        live.close()

@@ -45,7 +45,13 @@ class RunningScores:
         self.band_bilinear = np.zeros_like(self.band_gum)
         self.frames = 0
 
-    def _rings(self, truth: np.ndarray, frame_index: int | None) -> np.ndarray:
+    def rings(self, truth: np.ndarray, frame_index: int | None = None) -> np.ndarray | None:
+        """The ground truth's ring_index (which band and class each pixel counts in), kept under
+        `frame_index` until `reset`; None when the truth has class ids the model does not know.
+        Depends on the truth alone: the app computes it while the frame is being decoded."""
+        labelled = truth[truth != IGNORE]
+        if labelled.size and int(labelled.max()) >= self.num_classes:
+            return None  # e.g. 19-class Cityscapes truth for an 11-class CamVid model
         kept = self._ring_cache.get(frame_index) if frame_index is not None else None
         if kept is not None and kept.shape == truth.shape:
             return kept
@@ -63,18 +69,18 @@ class RunningScores:
         return {"gum": band_mious(self.band_gum), "bilinear": band_mious(self.band_bilinear)}
 
     def update(self, result: FrameResult, rings: np.ndarray | None = None, frame_index: int | None = None) -> dict[str, float]:
-        """Scores of this frame and of all frames so far; {} without ground truth. `rings`: the
-        ground truth's ring_index when already computed (another model's scores of the same frame:
-        `last_rings`). `frame_index`: the frame's position in its source, under which its ring index
-        is kept until `reset` (the same index must mean the same ground truth)."""
+        """Scores of this frame and of all frames so far; {} without ground truth, or with truth of
+        unknown classes (then `mismatch` is set). `rings`: `self.rings(truth)` when already
+        computed (another model's scores of the same frame: `last_rings`). `frame_index`: the
+        frame's position in its source, under which its ring index is kept until `reset` (the same
+        index must mean the same ground truth)."""
         if result.ground_truth is None:
             return {}
-        labelled = result.ground_truth[result.ground_truth != IGNORE]
-        if labelled.size and int(labelled.max()) >= self.num_classes:
-            self.mismatch = True  # e.g. 19-class Cityscapes truth for an 11-class CamVid model
-            return {}
         if rings is None:
-            rings = self._rings(result.ground_truth, frame_index)
+            rings = self.rings(result.ground_truth, frame_index)
+        if rings is None:
+            self.mismatch = True
+            return {}
         self.last_rings = rings
         # one bincount per decoder gives the frame's confusion matrix and the bands' (rings: nested by cumsum)
         R = len(self.bands) + 1

@@ -42,11 +42,14 @@ def to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
 
 
-def normalise(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
-    """(N, 3, H, W) RGB in 0..255 (any dtype) -> float32 (x / 255 - mean) / std."""
+def normalise(x: Tensor, mean: Sequence[float], std: Sequence[float], out: Tensor | None = None) -> Tensor:
+    """(N, 3, H, W) RGB in 0..255 (any dtype) -> float32 (x / 255 - mean) / std, into `out` if given
+    (a float32 tensor of x's shape, any strides)."""
     m = torch.tensor(mean, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255
     s = torch.tensor(std, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) * 255
-    return (x.float() - m) / s
+    if out is None:
+        return (x.float() - m) / s
+    return torch.sub(x, m, out=out).div_(s)
 
 
 def inference_size(frame: Sequence[int], input_size: Sequence[int] | None) -> tuple[int, int]:
@@ -86,11 +89,15 @@ def prepare(frames: Tensor, mean: Sequence[float], std: Sequence[float], multipl
         # antialiased when shrinking; the sampling positions are align_corners=False's either way
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=h < H or w < W)
         target = Grid.centred((H, W), (h, w))
-    x = normalise(x, mean, std)
+    # normalised straight into the padded input, then the border replicated into the padding: one
+    # pass over the pixels, and a contiguous NCHW result whatever the resize's memory format (the
+    # uint8 resize is channels-last, and normalising and padding that took 6 ms of a 540x720 frame)
     hp, wp = padded_size(h, w, multiple)
-    if (hp, wp) != (h, w):
-        x = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate")
-    return Prepared(x, (int(H), int(W)), target)
+    padded = torch.empty((x.shape[0], 3, hp, wp), dtype=torch.float32, device=x.device)
+    normalise(x, mean, std, out=padded[..., :h, :w])
+    padded[..., h:, :w] = padded[..., h - 1:h, :w]
+    padded[..., w:] = padded[..., w - 1:w]
+    return Prepared(padded, (int(H), int(W)), target)
 
 
 def frame_offsets(model: GUN, out: GUNOutput, prep: Prepared) -> Tensor | None:

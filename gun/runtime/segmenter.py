@@ -19,10 +19,12 @@ precision switch at run time: `seg.to(device, dtype, backend)`.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -33,7 +35,7 @@ from gun.nn.layers import channel_argmax
 from gun.nn.model import GUN, GUNOutput
 from gun.runtime.backends import Backend, check_names, create_backend, dtype_name
 from gun.runtime.device import resolve_device
-from gun.runtime.frames import decode, decode_labels, frame_offsets, prepare, resolve_input_size, to_tensor
+from gun.runtime.frames import Prepared, decode, decode_labels, frame_offsets, prepare, resolve_input_size, to_tensor
 from gun.runtime.result import FrameResult
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -65,6 +67,7 @@ class Segmenter:
         self._requested: tuple[str, str | torch.dtype] = (backend, dtype)
         self.backend: Backend
         self.device = torch.device("cpu")
+        self._helper: ThreadPoolExecutor | None = None  # decodes the bilinear labels beside the GUM's (CPU)
         self.to(device, dtype, backend)
 
     @classmethod
@@ -126,42 +129,80 @@ class Segmenter:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    @torch.inference_mode()
     def __call__(self, image: np.ndarray, probabilities: bool = False) -> FrameResult:
         """Segment one (H, W, 3) RGB uint8 frame; maps come back at H x W."""
-        model = self.model
+        return self.decode(self.infer(image), probabilities)
+
+    @torch.inference_mode()
+    def infer(self, image: np.ndarray) -> Inferred:
+        """The first half of `__call__`: the frame prepared and run through the network. A caller
+        can do its own work on the other core while `decode` upsamples (the app scores so)."""
         timings: dict[str, float] = {}
         with _stage(timings, "preprocess", self._sync):
-            prep = prepare(to_tensor(image, self.device), self.meta.mean, self.meta.std, model.input_multiple, self.input_size)
+            prep = prepare(to_tensor(image, self.device), self.meta.mean, self.meta.std, self.model.input_multiple,
+                           self.input_size)
         with _stage(timings, "inference", self._sync):
             low, low_offsets = self.backend.run(prep.x)
+        out = GUNOutput(None, low.to(self.device), low_offsets.to(self.device) if low_offsets is not None else None)
+        return Inferred(out, prep, timings)
+
+    @torch.inference_mode()
+    def decode(self, inferred: Inferred, probabilities: bool = False) -> FrameResult:
+        """The second half of `__call__`: both decoders' labels (and the offsets) at the frame's size.
+        On a CPU the bilinear labels are decoded on a helper thread while this one decodes the GUM's:
+        the network has both cores, but decoding is one thread's work."""
+        model, out, prep = self.model, inferred.out, inferred.prep
+        timings = dict(inferred.timings)
         with _stage(timings, "upsampling", self._sync):
-            low = low.to(self.device)  # (1, C, h, w) float32
-            out = GUNOutput(None, low, low_offsets.to(self.device) if low_offsets is not None else None)
-            offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             # labels straight from the logits in label space where the source cells agree (exact)
-            labels_bilinear = decode_labels(model, out, prep, "bilinear")[0]
+            bilinear = self._beside(decode_labels, model, out, prep, "bilinear")
+            offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             placement = model.logits_grid.within(prep.target)
-            if offsets is None:
-                labels_gum = labels_bilinear
-            elif self.gum_mode == "nearest":
-                labels_gum = guided_upsample_labels(channel_argmax(low), offsets, placement)[0]
-            else:
+            labels_gum = None
+            if offsets is not None and self.gum_mode == "nearest":
+                labels_gum = guided_upsample_labels(channel_argmax(out.low_logits), offsets, placement)[0]
+            elif offsets is not None:
                 labels_gum = decode_labels(model, out, prep, "gum", offsets)[0]
+            labels_bilinear = bilinear()[0]
             probs = None
             if probabilities:
                 probs = decode(model, out, prep, "gum", offsets, self.gum_mode).softmax(1)[0]
             result = FrameResult(
-                labels_gum=labels_gum.to(torch.uint8).cpu().numpy(),
+                labels_gum=(labels_bilinear if labels_gum is None else labels_gum).to(torch.uint8).cpu().numpy(),
                 labels_bilinear=labels_bilinear.to(torch.uint8).cpu().numpy(),
                 offsets=offsets[0].cpu().numpy() if offsets is not None else None,
-                low_logits=low[0].cpu().numpy(),
+                low_logits=out.low_logits[0].cpu().numpy(),
                 low_grid=(placement.stride[1], placement.stride[0], placement.origin[1], placement.origin[0]),
                 probabilities=probs.cpu().numpy() if probs is not None else None,
                 gum_mode=self.gum_mode,
             )
         result.timings = timings
         return result
+
+    def _beside(self, fn: Callable[..., torch.Tensor], *args: object) -> Callable[[], torch.Tensor]:
+        """fn(*args) started on the helper thread; call the result to wait for its value. Only on a
+        CPU with a core to spare for it (the app leaves one: gun.runtime.device.leave_a_core_free):
+        two OpenMP teams sharing cores stall at their barriers. Elsewhere it runs at once."""
+        if self.device.type != "cpu" or 2 * torch.get_num_threads() > (os.cpu_count() or 1):
+            value = fn(*args)
+            return lambda: value
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(1, thread_name_prefix="gun-decode")
+        future = self._helper.submit(_without_grad, fn, *args)
+        return future.result
+
+
+class Inferred(NamedTuple):
+    """One frame through the network, not yet decoded (Segmenter.infer)."""
+
+    out: GUNOutput  # the low-resolution logits and offsets, float32 on the Segmenter's device
+    prep: Prepared  # where the frame sits in the network's input
+    timings: dict[str, float]  # ms: preprocess, inference
+
+
+def _without_grad(fn: Callable[..., torch.Tensor], *args: object) -> torch.Tensor:
+    with torch.inference_mode():  # inference mode is per thread
+        return fn(*args)
 
 
 @contextlib.contextmanager
