@@ -298,8 +298,8 @@ class Worker(QObject):
         if self._segmenter is not None:
             try:
                 inferred = self._segmenter.infer(frame.image)
-                rings = self._scores.start(frame) if self._scores is not None else None  # beside the decoding
-                result = self._segmenter.decode(inferred)
+                rings = self._scores.start(frame) if self._scores is not None else None
+                result = self._segmenter.decode(inferred, beside=rings is None)  # the rings have the other core
                 twin = self._twin(frame.image) if self._twin is not None and self._twin_shown else None
             except Exception as error:  # noqa: BLE001 - e.g. out of memory on a huge frame
                 self._set_playing(False)

@@ -22,19 +22,22 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
         if c == ignore:
             continue
         inside = label == c
-        if inside.all():
+        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+        if len(rows) == H and len(cols) == W and inside.all():
             break  # no boundary at all
         # Within the class's bounding box grown by one pixel (exact: every pixel outside the box is
         # another label, and the box's one-pixel rim is at least as near as any of them); a thin
         # class then costs its box, not the image.
-        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
         y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, H)
         x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, W)
         box = inside[y0:y1, x0:x1]
-        d = cv2.distanceTransform(box.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[box]
+        d = cv2.distanceTransform(box.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         # squared pixel distances are integers: snapping them makes the result exact (OpenCV's float
-        # rounding depends on the box by ~1e-6, which could move a pixel across a band's edge)
-        dist[y0:y1, x0:x1][box] = np.sqrt(np.rint(d.astype(np.float64) ** 2)).astype(np.float32)
+        # rounding depends on the box by ~1e-6, which could move a pixel across a band's edge;
+        # squared in float32 they are within 0.2 of the integers up to 1000 px, far past any band)
+        np.multiply(d, d, out=d)
+        np.sqrt(np.rint(d, out=d), out=d)
+        np.copyto(dist[y0:y1, x0:x1], d, where=box)
     return dist
 
 
@@ -52,10 +55,11 @@ def ring_index(dist: np.ndarray, target: np.ndarray, bands: Sequence[int], num_c
     if keep.any() and int(target[keep].max()) >= C:
         raise ValueError(f"labels outside 0..{C - 1} (ignore = {ignore})")
     # a pixel's ring = how many band widths its distance exceeds (inf, e.g. a class filling the frame:
-    # B); built in place in one array (mixed-dtype temporaries cost 2 ms a frame)
-    index = np.zeros(target.shape, np.intp)
+    # B); counted in bytes, then built in place in one array (wide temporaries cost 2 ms a frame)
+    ring = np.zeros(target.shape, np.uint8)
     for width in bands_arr:
-        index += dist > width
+        ring += dist > width
+    index = ring.astype(np.intp)
     index *= C
     index += target
     index *= C

@@ -147,15 +147,16 @@ class Segmenter:
         return Inferred(out, prep, timings)
 
     @torch.inference_mode()
-    def decode(self, inferred: Inferred, probabilities: bool = False) -> FrameResult:
+    def decode(self, inferred: Inferred, probabilities: bool = False, beside: bool = True) -> FrameResult:
         """The second half of `__call__`: both decoders' labels (and the offsets) at the frame's size.
-        On a CPU the bilinear labels are decoded on a helper thread while this one decodes the GUM's:
-        the network has both cores, but decoding is one thread's work."""
+        On a CPU the bilinear labels are decoded on a helper thread while this one decodes the GUM's
+        (the network has both cores, but decoding is one thread's work); `beside=False` keeps them
+        on this thread, for a caller whose own work has the other core meanwhile."""
         model, out, prep = self.model, inferred.out, inferred.prep
         timings = dict(inferred.timings)
         with _stage(timings, "upsampling", self._sync):
             # labels straight from the logits in label space where the source cells agree (exact)
-            bilinear = self._beside(decode_labels, model, out, prep, "bilinear")
+            bilinear = self._beside(beside, decode_labels, model, out, prep, "bilinear")
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             placement = model.logits_grid.within(prep.target)
             labels_gum = None
@@ -179,11 +180,11 @@ class Segmenter:
         result.timings = timings
         return result
 
-    def _beside(self, fn: Callable[..., torch.Tensor], *args: object) -> Callable[[], torch.Tensor]:
+    def _beside(self, wanted: bool, fn: Callable[..., torch.Tensor], *args: object) -> Callable[[], torch.Tensor]:
         """fn(*args) started on the helper thread; call the result to wait for its value. Only on a
         CPU with a core to spare for it (the app leaves one: gun.runtime.device.leave_a_core_free):
         two OpenMP teams sharing cores stall at their barriers. Elsewhere it runs at once."""
-        if self.device.type != "cpu" or 2 * torch.get_num_threads() > (os.cpu_count() or 1):
+        if not wanted or self.device.type != "cpu" or 2 * torch.get_num_threads() > (os.cpu_count() or 1):
             value = fn(*args)
             return lambda: value
         if self._helper is None:
