@@ -25,7 +25,7 @@ from app.files import next_screenshot_path, screenshot_folder, sort_drop
 from app.messages import ACTION, MODEL, SOURCE, FrameBundle, ModelInfo, SourceInfo
 from app.state import AppState
 from app.views.export import ExportDialog, ExportMemory
-from gun.render.annotate import rendered_size
+from gun.render.annotate import rendered_size, uses_bilinear
 
 if TYPE_CHECKING:
     from app.window import MainWindow
@@ -387,8 +387,8 @@ class Presenter(QObject):
                 self.worker.set_device(s.device, s.dtype)
         elif name == "playing":
             w.actions["toggle_play"].setText("Pause" if value else "Play")
-        elif name == "layout":
-            self.worker.show_twin(value == "side-by-side")
+        elif name in ("layout", "decoder"):
+            self.worker.show(twin=s.layout == "side-by-side", bilinear=uses_bilinear(s.view()))
         elif name == "loop":
             self.worker.set_loop(bool(value))
             s.say(f"loop {'on' if value else 'off'}")

@@ -55,13 +55,14 @@ class Worker(QObject):
     _export = Signal(object)
     _shutdown = Signal()
     _set_loop = Signal(bool)
-    _show_twin = Signal(bool)
+    _show = Signal(bool, bool)
 
     def __init__(self) -> None:
         super().__init__()
         self._segmenter = None  # gun.runtime.segmenter.Segmenter, created in the worker thread
         self._twin = None  # the bilinear twin's Segmenter, when it sits beside the weights
         self._twin_shown = False  # the twin runs only while shown: a second network halves the frame rate
+        self._bilinear_shown = False  # the GUN's bilinear labels: 4-10 ms a frame on a CPU
         self._wanted = ""  # weights asked for last: a device switch retries them after a failed load
         self.playback = Playback()
         self._playing = False
@@ -74,7 +75,7 @@ class Worker(QObject):
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
                              (self._export, self._do_export), (self._shutdown, self._do_shutdown),
-                             (self._set_loop, self._do_set_loop), (self._show_twin, self._do_show_twin)):
+                             (self._set_loop, self._do_set_loop), (self._show, self._do_show)):
             signal.connect(slot)
 
     # -- public API (any thread) ------------------------------------------------------------------
@@ -103,9 +104,10 @@ class Worker(QObject):
     def set_loop(self, loop: bool) -> None:
         self._set_loop.emit(loop)
 
-    def show_twin(self, shown: bool) -> None:
-        """Run the bilinear twin beside the GUN (while the side-by-side view shows it) or not."""
-        self._show_twin.emit(shown)
+    def show(self, twin: bool, bilinear: bool) -> None:
+        """What the views show besides the GUM: the bilinear twin (side by side), run beside the
+        GUN only then, and the GUN's own bilinear decoding, decoded only then or to score."""
+        self._show.emit(twin, bilinear)
 
     def export(self, job: ExportJob) -> None:
         self._cancel_export.clear()
@@ -228,12 +230,12 @@ class Worker(QObject):
     def _do_set_loop(self, loop: bool) -> None:
         self.playback.loop = loop
 
-    @Slot(bool)
-    def _do_show_twin(self, shown: bool) -> None:
-        changed = shown != self._twin_shown
-        self._twin_shown = shown
-        if changed and shown and self._twin is not None:
-            self._redo_last()  # a paused frame gets its twin panel now
+    @Slot(bool, bool)
+    def _do_show(self, twin: bool, bilinear: bool) -> None:
+        more = (twin and not self._twin_shown and self._twin is not None) or (bilinear and not self._bilinear_shown)
+        self._twin_shown, self._bilinear_shown = twin, bilinear
+        if more:
+            self._redo_last()  # a paused frame gets its new panels now
 
     @Slot(int)
     def _do_step(self, delta: int) -> None:
@@ -299,7 +301,8 @@ class Worker(QObject):
             try:
                 inferred = self._segmenter.infer(frame.image)
                 rings = self._scores.start(frame) if self._scores is not None else None
-                result = self._segmenter.decode(inferred, beside=rings is None)  # the rings have the other core
+                result = self._segmenter.decode(inferred, beside=rings is None,  # else the rings have the other core
+                                                bilinear=self._bilinear_shown or frame.labels is not None)
                 twin = self._twin(frame.image) if self._twin is not None and self._twin_shown else None
             except Exception as error:  # noqa: BLE001 - e.g. out of memory on a huge frame
                 self._set_playing(False)

@@ -69,8 +69,9 @@ def test_result_maps_are_at_frame_size_and_match_the_model(segmenter: Segmenter,
 
 def test_decoding_on_the_helper_thread_changes_nothing(segmenter: Segmenter, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a core to spare (one torch thread) the bilinear labels decode on the Segmenter's helper
-    thread; with every core in torch's team they decode in line. The maps are the same, and the
-    two halves (infer, then decode) are the whole call."""
+    thread, or without them (bilinear=False) the GUM's top rows do; with every core in torch's team
+    everything decodes in line. The maps are the same, and the two halves (infer, then decode)
+    are the whole call."""
     image = synthetic_frame(5, (75, 101))
     seg = Segmenter(segmenter.model, segmenter.meta, "cpu", "float32")
     monkeypatch.setattr("os.cpu_count", lambda: 2)
@@ -82,10 +83,16 @@ def test_decoding_on_the_helper_thread_changes_nothing(segmenter: Segmenter, mon
         torch.set_num_threads(1)
         beside = seg.decode(seg.infer(image))
         assert seg._helper is not None
+        gum_only = seg.decode(seg.infer(image), bilinear=False)  # 75 rows: 37 on the helper, 38 here
+        one_row = seg.decode(seg.infer(image[:1]), bilinear=False)
     finally:
         torch.set_num_threads(threads)
     for name in ("labels_gum", "labels_bilinear", "offsets", "low_logits"):
         np.testing.assert_array_equal(getattr(beside, name), getattr(inline, name))
+    assert gum_only.labels_bilinear is None and one_row.labels_bilinear is None
+    np.testing.assert_array_equal(gum_only.labels_gum, inline.labels_gum)
+    np.testing.assert_array_equal(one_row.labels_gum, seg(image[:1]).labels_gum)
+    assert one_row.labels_gum.shape == (1, 101)
     assert set(beside.timings) == {"preprocess", "inference", "upsampling"}
 
 

@@ -76,6 +76,8 @@ class RunningScores:
         index must mean the same ground truth)."""
         if result.ground_truth is None:
             return {}
+        if result.labels_bilinear is None:
+            raise ValueError("scoring needs both decoders' labels: decode with bilinear=True")
         if rings is None:
             rings = self.rings(result.ground_truth, frame_index)
         if rings is None:

@@ -153,18 +153,20 @@ class GUN(nn.Module):
             return resample(low_logits, placement, size)
         return guided_upsample(low_logits, offsets, mode, placement)
 
-    def decode_labels(self, low_logits: Tensor, offsets: Tensor | None, size: tuple[int, int], target: Grid = IDENTITY) -> Tensor:
+    def decode_labels(self, low_logits: Tensor, offsets: Tensor | None, size: tuple[int, int], target: Grid = IDENTITY,
+                      rows: slice = slice(None)) -> Tensor:
         """Output labels (N, H, W): channel_argmax(decode(...)) in bilinear mode; on a CPU computed in
-        label space wherever the four source cells agree (gun.nn.sampled_labels)."""
+        label space wherever the four source cells agree (gun.nn.sampled_labels). `rows`: only
+        those output rows (N, len(rows), W), each the same as in the whole map."""
         if low_logits.is_cuda:  # dense is fast there, and the sparse path's nonzero() would sync
-            return channel_argmax(self.decode(low_logits, offsets, size, target))
+            return channel_argmax(self.decode(low_logits, offsets, size, target))[:, rows]
         placement = self.logits_grid.within(target)
-        H, W = size
+        W = size[1]
         dtype = torch.promote_types(low_logits.dtype, torch.float32)
         ys, xs = sample_positions(placement, size, low_logits.device, dtype)
-        px, py = xs.view(1, 1, W), ys.view(1, H, 1)
+        px, py = xs.view(1, 1, W), ys[rows].view(1, -1, 1)
         if offsets is not None:  # the same arithmetic as guided_upsample's
-            px, py = px + offsets[:, 0].to(dtype), py + offsets[:, 1].to(dtype)
+            px, py = px + offsets[:, 0, rows].to(dtype), py + offsets[:, 1, rows].to(dtype)
         return bilinear_labels(low_logits.to(dtype), px, py)
 
     def load_encoder_imagenet(self, path: str | Path | None = None) -> None:

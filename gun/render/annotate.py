@@ -35,12 +35,12 @@ from gun.render.colours import (
     palette_lut,
 )
 from gun.render.draw import FONT, draw_legend, draw_text, offset_arrows, side_by_side, wipe
-from gun.render.views import LAYOUTS, VIEWS, Layout, ViewSettings, panel_grid, render, rendered_size
+from gun.render.views import LAYOUTS, VIEWS, Layout, ViewSettings, panel_grid, render, rendered_size, uses_bilinear
 
 __all__ = [
     "BILINEAR_RIGHT", "BOTH_WRONG", "DIFFER", "FONT", "GUM_RIGHT", "LAYOUTS", "VIEWS",
     "DisagreementAnnotator", "Layout", "LegendAnnotator", "OffsetArrowAnnotator", "OffsetColourAnnotator",
     "OverlayAnnotator", "Palette", "ViewSettings",
     "colorize", "describe_disagreement", "disagreement", "draw_legend", "draw_text", "flow_wheel", "offset_arrows",
-    "offset_colours", "overlay", "palette_lut", "panel_grid", "render", "rendered_size", "side_by_side", "wipe",
+    "offset_colours", "overlay", "palette_lut", "panel_grid", "render", "rendered_size", "side_by_side", "uses_bilinear", "wipe",
 ]

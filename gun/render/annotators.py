@@ -24,7 +24,17 @@ class OverlayAnnotator:
 
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
         labels = result.labels_gum if self.decoder == "gum" else result.labels_bilinear
+        if labels is None:
+            return not_decoded(frame)
         return overlay(frame, labels, self.palette, self.alpha, self.visible)
+
+
+def not_decoded(frame: np.ndarray) -> np.ndarray:
+    """The frame, darkened and captioned, where a result lacks the bilinear labels: the app asks
+    for them when a view shows them, and a frame decoded before that has none."""
+    out = (frame // 2).astype(np.uint8)
+    draw_text(out, "bilinear: not decoded for this frame", (8, 8))
+    return out
 
 
 @dataclass
@@ -83,6 +93,9 @@ class DisagreementAnnotator:
     last_stats: dict | None = None
 
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
+        if result.labels_bilinear is None:
+            self.last_stats = None
+            return not_decoded(frame)
         out, self.last_stats = disagreement(result.labels_gum, result.labels_bilinear,
                                             result.ground_truth, frame)
         if self.caption:

@@ -99,6 +99,11 @@ def render(frame: np.ndarray, result: FrameResult, view: ViewSettings, class_nam
     return out
 
 
+def uses_bilinear(view: ViewSettings) -> bool:
+    """Whether `render` (and the app's side-by-side panels) draw the bilinear decoding."""
+    return view.layout in ("side-by-side", "wipe") or view.decoder == "bilinear"
+
+
 def rendered_size(frame_size: tuple[int, int], view: ViewSettings) -> tuple[int, int]:
     """(width, height) of `render`'s output for a frame of (width, height)."""
     columns, rows = panel_grid(view)

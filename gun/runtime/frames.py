@@ -116,11 +116,14 @@ def decode(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum",
     return model.decode(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size, prep.target, mode)
 
 
-def decode_labels(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum", offsets: Tensor | None = None) -> Tensor:
+def decode_labels(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder = "gum", offsets: Tensor | None = None,
+                  rows: slice = slice(None)) -> Tensor:
     """Frame-resolution labels (N, H, W): channel_argmax(decode(...)) (bilinear mode), computed
     in label space except near label boundaries (gun.nn.sampled_labels): what the app, gun annotate
-    and gun bench use (gun eval and gun predict keep the logits, for TTA)."""
-    return model.decode_labels(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size, prep.target)
+    and gun bench use (gun eval and gun predict keep the logits, for TTA). `rows`: only those rows
+    of the frame (the same values as the whole map's, so threads can share a frame)."""
+    return model.decode_labels(out.low_logits.float(), decoder_offsets(model, out, prep, decoder, offsets), prep.size,
+                               prep.target, rows)
 
 
 def decoder_offsets(model: GUN, out: GUNOutput, prep: Prepared, decoder: Decoder, offsets: Tensor | None = None) -> Tensor | None:

@@ -50,7 +50,9 @@ class FrameResult:
     """
 
     labels_gum: np.ndarray  # (H, W) uint8, the guided-upsampling decoder
-    labels_bilinear: np.ndarray  # (H, W) uint8, bilinear decoding of the same low-res logits
+    # (H, W) uint8, bilinear decoding of the same low-res logits; None where the caller did not ask
+    # for it (the app decodes it only for the views that show it, and to score)
+    labels_bilinear: np.ndarray | None
     offsets: np.ndarray | None  # (2, H, W) float32 in low-res pixels; channel 0 = x, 1 = y
     low_logits: np.ndarray  # (C, h, w) float32, the classifier's output before upsampling
     # where the cells of low_logits sit in frame pixels: cell (i, j) is centred on frame pixel
@@ -106,7 +108,8 @@ class FrameResult:
             gum = _softmax(self.low_logits[:, int(np.floor(py + 0.5)), int(np.floor(px + 0.5))])
         else:
             gum = _softmax(_bilinear_at(self.low_logits, px, py))
+        label_bilinear = int(self.labels_bilinear[y, x]) if self.labels_bilinear is not None else int(np.argmax(bilinear))
         return PixelProbe(
-            x, y, int(self.labels_gum[y, x]), int(self.labels_bilinear[y, x]), offset,
+            x, y, int(self.labels_gum[y, x]), label_bilinear, offset,
             (xs, ys), (px, py), gum.astype(np.float32), bilinear.astype(np.float32),
         )

@@ -147,30 +147,41 @@ class Segmenter:
         return Inferred(out, prep, timings)
 
     @torch.inference_mode()
-    def decode(self, inferred: Inferred, probabilities: bool = False, beside: bool = True) -> FrameResult:
-        """The second half of `__call__`: both decoders' labels (and the offsets) at the frame's size.
-        On a CPU the bilinear labels are decoded on a helper thread while this one decodes the GUM's
-        (the network has both cores, but decoding is one thread's work); `beside=False` keeps them
-        on this thread, for a caller whose own work has the other core meanwhile."""
+    def decode(self, inferred: Inferred, probabilities: bool = False, beside: bool = True,
+               bilinear: bool = True) -> FrameResult:
+        """The second half of `__call__`: the labels (and the offsets) at the frame's size.
+        `bilinear=False` skips the bilinear labels of a GUN (`labels_bilinear` is then None): the
+        app decodes them only for the views that show them and for scoring.
+
+        On a CPU the network has both cores but decoding is one thread's work, so a helper thread
+        takes a share: the bilinear labels while this thread decodes the GUM's, or without them the
+        GUM's top half of the rows. `beside=False` keeps everything on this thread, for a caller
+        whose own work has the other core meanwhile."""
         model, out, prep = self.model, inferred.out, inferred.prep
         timings = dict(inferred.timings)
         with _stage(timings, "upsampling", self._sync):
             # labels straight from the logits in label space where the source cells agree (exact)
-            bilinear = self._beside(beside, decode_labels, model, out, prep, "bilinear")
+            plain = None
+            if bilinear or out.offsets is None:  # without guidance they are the GUM's too
+                plain = self._beside(beside, decode_labels, model, out, prep, "bilinear")
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             placement = model.logits_grid.within(prep.target)
             labels_gum = None
             if offsets is not None and self.gum_mode == "nearest":
                 labels_gum = guided_upsample_labels(channel_argmax(out.low_logits), offsets, placement)[0]
             elif offsets is not None:
-                labels_gum = decode_labels(model, out, prep, "gum", offsets)[0]
-            labels_bilinear = bilinear()[0]
+                H = prep.size[0]
+                split = H // 2 if plain is None and H > 1 else 0  # rows the helper decodes
+                top = self._beside(beside, decode_labels, model, out, prep, "gum", offsets, slice(0, split)) if split else None
+                bottom = decode_labels(model, out, prep, "gum", offsets, slice(split, H))
+                labels_gum = torch.cat([top()[0], bottom[0]]) if top is not None else bottom[0]
+            labels_bilinear = plain()[0] if plain is not None else None
             probs = None
             if probabilities:
                 probs = decode(model, out, prep, "gum", offsets, self.gum_mode).softmax(1)[0]
             result = FrameResult(
-                labels_gum=(labels_bilinear if labels_gum is None else labels_gum).to(torch.uint8).cpu().numpy(),
-                labels_bilinear=labels_bilinear.to(torch.uint8).cpu().numpy(),
+                labels_gum=_numpy_labels(labels_gum if labels_gum is not None else labels_bilinear),
+                labels_bilinear=_numpy_labels(labels_bilinear) if labels_bilinear is not None else None,
                 offsets=offsets[0].cpu().numpy() if offsets is not None else None,
                 low_logits=out.low_logits[0].cpu().numpy(),
                 low_grid=(placement.stride[1], placement.stride[0], placement.origin[1], placement.origin[0]),
@@ -199,6 +210,11 @@ class Inferred(NamedTuple):
     out: GUNOutput  # the low-resolution logits and offsets, float32 on the Segmenter's device
     prep: Prepared  # where the frame sits in the network's input
     timings: dict[str, float]  # ms: preprocess, inference
+
+
+def _numpy_labels(labels: torch.Tensor | None) -> np.ndarray:
+    assert labels is not None  # a GUN has GUM labels; a model without guidance has bilinear ones
+    return labels.to(torch.uint8).cpu().numpy()
 
 
 def _without_grad(fn: Callable[..., torch.Tensor], *args: object) -> torch.Tensor:

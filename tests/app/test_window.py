@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from app.compose import compose
 from gun.io.video import Frame, FrameSource, SourceError
+from gun.render.annotate import render
 
 
 @pytest.fixture
@@ -62,6 +63,7 @@ def test_toggles_change_what_is_drawn(qtbot, windows, checkpoint: Path, video: P
     qtbot.waitUntil(lambda: window.bundle is not None and window.bundle.result is not None, timeout=TIMEOUT)
     pause(qtbot, window)
     state, frame = window.state, window.bundle.frame.image
+    assert window.bundle.result.labels_bilinear is None  # the GUM alone is shown and nothing is scored
     with_overlay = window.last_render.copy()
     assert not np.array_equal(with_overlay, frame)
     state.overlay = False
@@ -84,6 +86,11 @@ def test_toggles_change_what_is_drawn(qtbot, windows, checkpoint: Path, video: P
     assert np.array_equal(window.last_render[labels == top], frame[labels == top])
     state.decoder = "bilinear"
     assert window.decoder_combo.currentText() == "bilinear"
+    # the worker decodes the paused frame again, now with the bilinear labels, and the view shows them
+    qtbot.waitUntil(lambda: window.bundle.result.labels_bilinear is not None, timeout=TIMEOUT)
+    result = window.bundle.result
+    qtbot.waitUntil(lambda: np.array_equal(window.last_render, render(frame, result, state.view(), state.class_names,
+                                                                       state.palette)), timeout=TIMEOUT)
 
 
 def test_side_by_side_shows_both_decoders(qtbot, windows, checkpoint: Path, video: Path) -> None:
