@@ -159,11 +159,12 @@ class Segmenter:
         whose own work has the other core meanwhile."""
         model, out, prep = self.model, inferred.out, inferred.prep
         timings = dict(inferred.timings)
+        helper = beside and self._core_to_spare()
         with _stage(timings, "upsampling", self._sync):
             # labels straight from the logits in label space where the source cells agree (exact)
             plain = None
             if bilinear or out.offsets is None:  # without guidance they are the GUM's too
-                plain = self._beside(beside, decode_labels, model, out, prep, "bilinear")
+                plain = self._start(helper, decode_labels, model, out, prep, "bilinear")
             offsets = frame_offsets(model, out, prep)  # (1, 2, H, W) or None
             placement = model.logits_grid.within(prep.target)
             labels_gum = None
@@ -171,8 +172,8 @@ class Segmenter:
                 labels_gum = guided_upsample_labels(channel_argmax(out.low_logits), offsets, placement)[0]
             elif offsets is not None:
                 H = prep.size[0]
-                split = H // 2 if plain is None and H > 1 else 0  # rows the helper decodes
-                top = self._beside(beside, decode_labels, model, out, prep, "gum", offsets, slice(0, split)) if split else None
+                split = H // 2 if helper and plain is None else 0  # rows the helper decodes (none of one row)
+                top = self._start(True, decode_labels, model, out, prep, "gum", offsets, slice(0, split)) if split else None
                 bottom = decode_labels(model, out, prep, "gum", offsets, slice(split, H))
                 labels_gum = torch.cat([top()[0], bottom[0]]) if top is not None else bottom[0]
             labels_bilinear = plain()[0] if plain is not None else None
@@ -191,17 +192,20 @@ class Segmenter:
         result.timings = timings
         return result
 
-    def _beside(self, wanted: bool, fn: Callable[..., torch.Tensor], *args: object) -> Callable[[], torch.Tensor]:
-        """fn(*args) started on the helper thread; call the result to wait for its value. Only on a
-        CPU with a core to spare for it (the app leaves one: gun.runtime.device.leave_a_core_free):
-        two OpenMP teams sharing cores stall at their barriers. Elsewhere it runs at once."""
-        if not wanted or self.device.type != "cpu" or 2 * torch.get_num_threads() > (os.cpu_count() or 1):
+    def _core_to_spare(self) -> bool:
+        """Whether a helper thread may decode beside this one: on a CPU where torch's team leaves a
+        core free (the app's does: gun.runtime.device.leave_a_core_free). Two OpenMP teams sharing
+        cores stall at their barriers."""
+        return self.device.type == "cpu" and 2 * torch.get_num_threads() <= (os.cpu_count() or 1)
+
+    def _start(self, on_helper: bool, fn: Callable[..., torch.Tensor], *args: object) -> Callable[[], torch.Tensor]:
+        """fn(*args), on the helper thread or at once here; call the result for its value."""
+        if not on_helper:
             value = fn(*args)
             return lambda: value
         if self._helper is None:
             self._helper = ThreadPoolExecutor(1, thread_name_prefix="gun-decode")
-        future = self._helper.submit(_without_grad, fn, *args)
-        return future.result
+        return self._helper.submit(_without_grad, fn, *args).result
 
 
 class Inferred(NamedTuple):
