@@ -3,8 +3,8 @@ QThread, emits numpy.
 
 Pipeline: a gun.io.prefetch.Prefetcher thread decodes ahead (app.playback), this worker thread
 segments, the GUI thread draws. While the network runs it has both cores; while the worker
-decodes its output, two helper threads use the other core: the Segmenter's (bilinear labels) and
-app.scoring's (the ground truth's rings). At most two results are in flight towards the GUI (it calls
+decodes its output a helper thread uses the other core: app.scoring's computes the ground truth's
+rings of a labelled frame, else the Segmenter's takes a share of the decoding. At most two results are in flight towards the GUI (it calls
 `frame_shown()` after drawing one), so a slow screen slows the worker instead of piling up frames;
 a live camera's prefetcher keeps only its newest frame, so old frames are dropped, not queued.
 

@@ -3,6 +3,7 @@
     seg = Segmenter.from_checkpoint("weights/gun_effnet_camvid.safetensors", device="auto")
     result = seg(rgb_frame)          # gun.runtime.result.FrameResult of numpy arrays
     result.labels_gum, result.labels_bilinear, result.offsets, result.timings
+    result = seg.decode(seg.infer(rgb_frame), bilinear=False)   # the same in two steps, GUM labels only
 
 Resolution: frames go through gun.runtime.frames, exactly as in `gun eval`: resized to the checkpoint's
 input size (its area, the frame's aspect ratio), normalised, padded to the model's input multiple;
@@ -12,7 +13,8 @@ size, aligned with it. `input_size` overrides the checkpoint's (None there = the
 Both decoders come from one encoder pass: the backend (gun.runtime.backends: torch, onnxruntime,
 openvino; "auto" = the fastest installed for the device) gives the low-resolution logits and the
 offsets, which are then upsampled twice in torch, by the GUM and bilinearly, to labels
-(gun.nn.sampled_labels: label space except near boundaries; exactly argmax of the upsampled logits). Backend, device and
+(gun.nn.sampled_labels: label space except near boundaries; exactly argmax of the upsampled logits);
+on a CPU with a core to spare, a helper thread takes a share of that. Backend, device and
 precision switch at run time: `seg.to(device, dtype, backend)`.
 """
 
@@ -67,7 +69,7 @@ class Segmenter:
         self._requested: tuple[str, str | torch.dtype] = (backend, dtype)
         self.backend: Backend
         self.device = torch.device("cpu")
-        self._helper: ThreadPoolExecutor | None = None  # decodes the bilinear labels beside the GUM's (CPU)
+        self._helper: ThreadPoolExecutor | None = None  # takes a share of the decoding (CPU): decode()
         self.to(device, dtype, backend)
 
     @classmethod
