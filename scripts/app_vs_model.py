@@ -34,8 +34,9 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def model_alone(weights: str, backend_name: str, dtype: str):
-    """A runner timing what `gun bench --decoder gum` times, built from the same checkpoint."""
+def model_alone(weights: str, dtype: str):
+    """A runner timing what `gun bench --decoder gum` times, built from the same checkpoint with the
+    app's backend choice ("auto") and precision."""
     import torch
 
     from gun.experiments.bench import make_runner
@@ -46,7 +47,7 @@ def model_alone(weights: str, backend_name: str, dtype: str):
     model, meta = load_model(weights, "cpu")
     size = tuple(meta.input_size) if meta.input_size else (540, 720)
     x = torch.randn(1, 3, *padded_size(size[0], size[1], model.input_multiple))
-    backend = create_backend(backend_name, model.eval(), torch.device("cpu"), dtype)
+    backend = create_backend("auto", model.eval(), torch.device("cpu"), dtype)
     return make_runner(backend, model, "gum", x, size), size
 
 
@@ -80,13 +81,13 @@ def main() -> int:
 
     def step() -> None:
         nonlocal runner
-        if worker._segmenter is None or len(arrivals) < args.frames:  # still loading, or playing a round
+        info = window.model
+        if info is None or len(arrivals) < args.frames:  # still loading, or playing a round
             QTimer.singleShot(20, step)
             return
         if runner is None:  # the first round warmed the app up: build the model alone like it
-            seg = worker._segmenter
-            runner, size = model_alone(args.weights, seg.backend_name, str(seg.dtype).replace("torch.", ""))
-            print(f"{cpu_model()}, {os.cpu_count()} cores; app: {seg.description}; model alone at {size[0]}x{size[1]}")
+            runner, size = model_alone(args.weights, info.dtype)
+            print(f"{cpu_model()}, {os.cpu_count()} cores; app: {info.description}; model alone at {size[0]}x{size[1]}")
         worker.play(False)
         QTimer.singleShot(400, lambda: time_model(list(arrivals[3:])))  # the frames in flight land first
 

@@ -51,3 +51,20 @@ def test_a_good_scripted_run_exits_zero(tmp_path: Path, checkpoint: Path) -> Non
     result = run_main(str(clip), "--weights", str(checkpoint), "--frames", "3")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "drew 3 frames" in result.stdout and not error_lines(result)
+
+
+def test_app_against_the_model_alone_interleaved(tmp_path: Path, checkpoint: Path) -> None:
+    """scripts/app_vs_model.py: rounds of the real app, each followed by the model alone; prints
+    every round and the median ratio (README, Speed)."""
+    clip = write_video(tmp_path / "clip.avi", frames=12)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "scripts/app_vs_model.py", str(clip), "--weights", str(checkpoint),
+                             "--rounds", "2", "--frames", "6", "--runs", "2"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rounds = [line for line in result.stdout.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 3 and all(line.endswith("x") for line in rounds)  # a warm-up round, then two
+    summary = result.stdout.splitlines()[-1]
+    assert summary.startswith("median of 2 rounds:") and "model alone" in summary
+    ratio = float(summary.split("ratio ")[1].split("x")[0])
+    assert 0 < ratio < 10
