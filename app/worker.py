@@ -313,7 +313,10 @@ class Worker(QObject):
                 timings["twin"] = sum(twin.timings.values())
             if self._scores is not None:
                 started = time.perf_counter()
-                scores, trimap, problem = self._scores.score(frame, result, twin, rings)
+                try:
+                    scores, trimap, problem = self._scores.score(frame, result, twin, rings)
+                except Exception as error:  # noqa: BLE001 - e.g. out of memory: the frame is still shown
+                    problem = f"cannot score this frame: {error}"
                 timings["score"] = (time.perf_counter() - started) * 1e3
                 if problem:
                     self._fail(SCORE, problem)

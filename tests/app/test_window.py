@@ -213,6 +213,34 @@ def test_camera_failing_mid_stream_is_reported(qtbot, windows, checkpoint: Path,
     wait_frames(qtbot, window, 1)
 
 
+class MislabelledClip(FrameSource):
+    """A labelled file whose ground truth has the wrong size: every frame fails to score."""
+
+    def __init__(self, path: Path) -> None:
+        self.cap, self.name, self.n = cv2.VideoCapture(str(path)), "mislabelled", 0
+
+    def read(self) -> Frame | None:
+        ok, image = self.cap.read()
+        if not ok:
+            return None
+        self.n += 1
+        return Frame(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), self.n - 1, 0.0, labels=np.zeros((3, 5), np.uint8))
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def test_a_frame_that_cannot_be_scored_is_a_message_and_play_goes_on(qtbot, windows, checkpoint: Path,
+                                                                     video: Path) -> None:
+    window = windows(str(video), "--weights", str(checkpoint))
+    wait_frames(qtbot, window, 1)
+    window.open_source(MislabelledClip(video))
+    qtbot.waitUntil(lambda: "cannot score this frame" in window.banner.text(), timeout=TIMEOUT)
+    drawn = window.frames_drawn
+    qtbot.waitUntil(lambda: window.frames_drawn >= drawn + 3, timeout=TIMEOUT)  # still playing, still drawn
+    assert window.state.playing and window.bundle.result is not None and not window.bundle.scores
+
+
 def test_switch_weights_and_precision_at_run_time(qtbot, windows, checkpoint: Path, checkpoint_bilinear: Path,
                                                    video: Path) -> None:
     window = windows(str(video), "--weights", str(checkpoint))
