@@ -90,8 +90,8 @@ def prepare(frames: Tensor, mean: Sequence[float], std: Sequence[float], multipl
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=h < H or w < W)
         target = Grid.centred((H, W), (h, w))
     # normalised straight into the padded input, then the border replicated into the padding: one
-    # pass over the pixels, and a contiguous NCHW result whatever the resize's memory format (the
-    # uint8 resize is channels-last, and normalising and padding that took 6 ms of a 540x720 frame)
+    # pass into one new buffer (normalising, then padding, made three frame-sized temporaries and
+    # took 6 ms of a 540x720 frame on one thread)
     hp, wp = padded_size(h, w, multiple)
     padded = torch.empty((x.shape[0], 3, hp, wp), dtype=torch.float32, device=x.device)
     normalise(x, mean, std, out=padded[..., :h, :w])
