@@ -22,12 +22,12 @@ def boundary_distance(label: np.ndarray, ignore: int = IGNORE) -> np.ndarray:
         if c == ignore:
             continue
         inside = label == c
-        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
-        if len(rows) == H and len(cols) == W and inside.all():
+        if inside.all():
             break  # no boundary at all
         # Within the class's bounding box grown by one pixel (exact: every pixel outside the box is
         # another label, and the box's one-pixel rim is at least as near as any of them); a thin
         # class then costs its box, not the image.
+        rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
         y0, y1 = max(rows[0] - 1, 0), min(rows[-1] + 2, H)
         x0, x1 = max(cols[0] - 1, 0), min(cols[-1] + 2, W)
         box = inside[y0:y1, x0:x1]
