@@ -60,7 +60,7 @@ def main() -> int:
 
     import app.scoring
     import main as app_main
-    from gun.experiments.bench import cpu_model
+    from gun.experiments.bench import cpu_model, time_alternating
 
     keep_rings = app.scoring.LiveScores.__init__
 
@@ -95,14 +95,7 @@ def main() -> int:
         app_fps = (len(shown) - 1) / (shown[-1] - shown[0])
         threads = torch.get_num_threads()
         torch.set_num_threads(os.cpu_count() or 1)  # as gun bench runs: the app's threads are idle now
-        with torch.inference_mode():
-            for _ in range(2):
-                runner()
-            ms = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                runner()
-                ms.append((time.perf_counter() - t0) * 1e3)
+        ms = time_alternating({"gum": runner}, 2, args.runs, torch.device("cpu"))["gum"]  # gun bench's own loop
         torch.set_num_threads(threads)
         model_fps = 1000 / statistics.median(ms)
         rounds.append((app_fps, model_fps))
