@@ -159,6 +159,54 @@ def test_distill_with_the_task_loss_fine_tunes_the_teachers_module_and_lowers_th
     assert task_loss(tuned) < 0.95 * task_loss(still)
 
 
+@pytest.mark.parametrize("guidance", [True, False], ids=["gun", "twin"])
+def test_head_fine_tunes_the_classifier_and_keeps_the_rest(tmp_path: Path, guidance: bool) -> None:
+    """--head: the classifier learns (with the guidance module of a GUN; alone for its bilinear twin,
+    the same step for both), every other weight stays the teacher's, and the task loss of what the
+    student decodes falls."""
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", guidance=guidance, input_size=(96, 144))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=2, size=(64, 96))
+    teacher, meta = load_model(teacher_path)
+    items = teacher_features(teacher, meta, open_dataset("camvid", root, "train"), 2, progress=False)
+    assert all((t.guide is None) == (not guidance) and (t.offsets is None) == (not guidance) for t in items)
+
+    def task_loss(path: Path) -> float:
+        student, _ = load_model(path)
+        with torch.no_grad():
+            total = 0.0
+            for t in items:
+                offsets = None if student.guidance is None else student.guidance(t.guide.float(), t.fused.float())
+                total += float(task_term(student, t, offsets, None, TrainOptions(command=""), student.classifier(t.fused.float())))
+            return total
+
+    out = tmp_path / "head.safetensors"
+    width = meta.config.guidance_channels
+    assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+                 "--pool", "1", "--channels", str(width), "--l1", "0", "--task", "1", "--head", "--epochs", "15",
+                 "--lr", "1e-2", "--out", str(out), "--no-progress"]) == 0
+    student, student_meta = load_model(out)
+    assert student_meta.config == meta.config and "--head" in student_meta.command
+    theirs, changed = teacher.state_dict(), set()
+    for key, value in student.state_dict().items():
+        if key.startswith(("classifier.", "guidance.")):
+            if not torch.allclose(value, theirs[key].half().to(value.dtype)):
+                changed.add(key.split(".")[0])
+        else:  # frozen, stored as float16
+            torch.testing.assert_close(value, theirs[key].half().to(value.dtype), rtol=0, atol=0)
+    assert changed == ({"classifier", "guidance"} if guidance else {"classifier"})
+    assert task_loss(out) < 0.95 * task_loss(teacher_path)
+
+
+def test_head_of_a_bilinear_model_refuses_offset_terms(tmp_path: Path, checkpoint_bilinear: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=1)
+    assert main(["distill", "--checkpoint", str(checkpoint_bilinear), "--dataset", "camvid", "--data-root", str(root),
+                 "--head", "--task", "1", "--out", str(tmp_path / "s.safetensors")]) == 2  # --l1 defaults to 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no offsets: pass --l1 0" in err
+    assert not (tmp_path / "s.safetensors").exists()
+
+
 def test_distill_refuses_an_init_of_another_shape_and_no_objective(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(64, 96))
     root = make_camvid(tmp_path / "camvid", splits=("train",), images=1, size=(64, 96))

@@ -16,6 +16,12 @@ onto the frame's labelled pixels, exactly as `gun eval` decodes them. `init` sta
 from another student's guidance module (a pure distillation first, then the task loss), or, with
 the teacher's own pool and width, from the teacher's: the guidance module fine-tuned alone.
 
+With `head` the classifier (a 1x1 convolution of the fused map) learns too, jointly with the
+guidance module under the task loss, so the low-resolution logits adapt to the offsets that decode
+them. Given a bilinear model (the GUN's twin), `head` fine-tunes its classifier alone under the same
+loss of its bilinear decoding: the same step and budget for both, so the GUM-vs-twin comparison
+stays fair.
+
     gun distill --checkpoint weights/gun_effnet_camvid.safetensors --dataset camvid --data-root DATA \\
         --pool 2 --channels 16 --out runs/gun_pool2.safetensors
 """
@@ -56,9 +62,9 @@ def memory_bytes() -> int:
 
 class Item(NamedTuple):
     """One training image (or its mirror) as the student sees it: the frozen teacher's outputs."""
-    guide: Tensor  # (1, G, h2, w2) the guidance module's high-resolution input (bfloat16)
+    guide: Tensor | None  # (1, G, h2, w2) the guidance module's high-resolution input (bfloat16); None: bilinear
     fused: Tensor  # (1, F, h, w) the fusion output (bfloat16)
-    offsets: Tensor  # (1, 2, h2', w2') the teacher's offsets on its grid (float32)
+    offsets: Tensor | None  # (1, 2, h2', w2') the teacher's offsets on its grid (float32); None: bilinear
     low_logits: Tensor  # (1, C, h, w) the frozen classifier's logits (float32)
     labels: Tensor  # (1, H, W) the frame's labels (uint8)
     target: Grid  # where the frame's pixels sit in the network input
@@ -68,7 +74,6 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
                      progress: bool = True) -> list[Item]:
     """The first `count` images and their mirror images as `Item`s, on the model's device. Refuses,
     after the first image, a split whose features would take over half the device's memory."""
-    assert model.guidance is not None
     out: list[Item] = []
     device = next(model.parameters()).device
     started = time.perf_counter()
@@ -76,7 +81,7 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
         for i in range(count):
             image, labels = data.load(i)
             if i == 1:
-                need = count * sum(t.numel() * t.element_size() for item in out for t in item[:5])
+                need = count * sum(t.numel() * t.element_size() for item in out for t in item[:5] if t is not None)
                 have = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else memory_bytes()
                 if have and need > have // 2:
                     raise ValueError(f"the teacher's features of {count} images need about {need / 2**30:.1f} GiB of "
@@ -84,9 +89,11 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
             for img, lab in ((image, labels), (image[:, ::-1], labels[:, ::-1])):
                 prep = prepare(to_tensor(np.ascontiguousarray(img)).to(device), meta.mean, meta.std, model.input_multiple, meta.input_size)
                 f = model.encode(prep.x)
-                assert f.guide is not None  # a multi-branch model: it has guidance
                 fused = model.fusion(f.mediums, f.low)
-                out.append(Item(f.guide.to(torch.bfloat16), fused.to(torch.bfloat16), model.guidance(f.guide, fused).float(),
+                guide, offsets = None, None
+                if model.guidance is not None and f.guide is not None:
+                    guide, offsets = f.guide.to(torch.bfloat16), model.guidance(f.guide, fused).float()
+                out.append(Item(guide, fused.to(torch.bfloat16), offsets,
                                 model.classifier(fused).float(), torch.from_numpy(np.ascontiguousarray(lab))[None].to(device),
                                 prep.target))
             if progress and ((i + 1) % 50 == 0 or i + 1 == count):
@@ -98,18 +105,22 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
             pool: int = 2, channels: int = 16, epochs: int = 30, lr: float = 3e-3, batch: int = 4, seed: int = 0,
             limit: int | None = None, progress: bool = True, command: str | None = None, l1: float = 1.0,
             task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None,
-            device: str = "cpu") -> tuple[CheckpointMeta, float]:
+            device: str = "cpu", head: bool = False) -> tuple[CheckpointMeta, float]:
     """Write `out` (float16): the teacher with its guidance module replaced by one of `channels`
     channels on the guide averaged over `pool` x `pool` cells, trained to minimise `l1` x the L1
     distance of its offsets to the teacher's plus `task` x the recipe `loss` (a TrainOptions; default
     its defaults) of its GUM decoding. Returns its metadata and the last epoch's mean L1 distance to
     the teacher's offsets (low-resolution pixels). `command` goes into the metadata (default: this
     process's command line). `device`: where the features are kept and the module trains ("auto",
-    "cpu", "cuda"); the result does not depend on it beyond rounding."""
+    "cpu", "cuda"); the result does not depend on it beyond rounding. `head`: the classifier learns
+    too; a bilinear teacher (no guidance module: pool, channels and init do not apply) then has its
+    classifier fine-tuned alone, and the distance returned is 0."""
     teacher, meta = load_model(teacher_path)
-    if teacher.guidance is None:
-        raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil")
-    if meta.config.guidance not in ("fusion", "high-res"):
+    if teacher.guidance is None and not head:
+        raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil (--head fine-tunes its classifier)")
+    if teacher.guidance is None and (l1 or init is not None):
+        raise ValueError(f"{teacher_path}: a bilinear model has no offsets: pass --l1 0 and no --init")
+    if teacher.guidance is not None and meta.config.guidance not in ("fusion", "high-res"):
         raise ValueError(f"{teacher_path}: {meta.config.guidance} guidance has no guide to pool: distil fusion or high-res")
     if epochs < 1 or batch < 1 or not lr > 0:
         raise ValueError("--epochs and --batch must be at least 1 and --lr positive")
@@ -117,7 +128,7 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         raise ValueError(f"--l1 {l1} and --task {task}: both must be >= 0 and one > 0")
     loss = loss or TrainOptions(command="")
     check_options(loss)
-    config = replace(meta.config, guidance_pool=pool, guidance_channels=channels)  # validates pool
+    config = meta.config if teacher.guidance is None else replace(meta.config, guidance_pool=pool, guidance_channels=channels)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     student = build_model(config)
@@ -137,7 +148,6 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     teacher.to(dev).eval()
     student.to(dev).eval()
     guidance = student.guidance
-    assert guidance is not None and teacher.guidance is not None
 
     data = open_dataset(dataset, data_root, split)
     count = len(data) if limit is None else min(limit, len(data))
@@ -146,26 +156,32 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     weights = class_weights(data, loss.class_weights) if task else None
     weights = weights.to(dev) if weights is not None else None
     feats = teacher_features(teacher, meta, data, count, progress)
-    placement = guidance.grid.within(teacher.guidance.grid)  # student offsets onto the teacher's grid
+    placement = None if guidance is None or teacher.guidance is None else guidance.grid.within(teacher.guidance.grid)
 
-    params = list(guidance.parameters())
+    params = ([] if guidance is None else list(guidance.parameters())) + (list(student.classifier.parameters()) if head else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(feats) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
-    guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
+    if guidance is not None:
+        guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
     l1_sum = 0.0
     for epoch in range(epochs):
         started, l1_sum, task_sum = time.perf_counter(), 0.0, 0.0
         order = rng.permutation(len(feats))
         for j in range(0, len(order), batch):
             items = [feats[k] for k in order[j:j + batch]]
-            guide, fused = (torch.cat([t[i] for t in items]).float() for i in (0, 1))
-            target = torch.cat([t.offsets for t in items])
-            offsets = guidance(guide, fused)
-            distance = (resample(offsets, placement, target.shape[-2:]) - target).abs().mean()
+            fused = torch.cat([t.fused for t in items]).float()
+            low = student.classifier(fused) if head else torch.cat([t.low_logits for t in items])
+            offsets, distance = None, torch.zeros(())
+            if guidance is not None and placement is not None:
+                guide = torch.cat([t.guide for t in items if t.guide is not None]).float()
+                target = torch.cat([t.offsets for t in items if t.offsets is not None])
+                offsets = guidance(guide, fused)
+                distance = (resample(offsets, placement, target.shape[-2:]) - target).abs().mean()
             objective = l1 * distance
             if task:  # per image: frames of a split may differ in size
-                task_loss = torch.stack([task_term(student, t, offsets[k:k + 1], weights, loss) for k, t in enumerate(items)]).mean()
+                task_loss = torch.stack([task_term(student, t, None if offsets is None else offsets[k:k + 1], weights, loss,
+                                                   low[k:k + 1]) for k, t in enumerate(items)]).mean()
                 objective = objective + task * task_loss
                 task_sum += float(task_loss.detach()) * len(items)
             opt.zero_grad()
@@ -174,8 +190,9 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
             sched.step()
             l1_sum += float(distance.detach()) * len(items)
         if progress:
-            print(f"epoch {epoch + 1}/{epochs}: L1 to the teacher's offsets {l1_sum / len(feats):.4f} low-res px"
-                  + (f", task loss {task_sum / len(feats):.4f}" if task else "")
+            print(f"epoch {epoch + 1}/{epochs}: "
+                  + ", ".join(([f"L1 to the teacher's offsets {l1_sum / len(feats):.4f} low-res px"] if guidance else [])
+                              + ([f"task loss {task_sum / len(feats):.4f}"] if task else []))
                   + f" ({time.perf_counter() - started:.0f} s)", flush=True)
     student.eval()
     meta = replace(meta, config=config, metrics={}, command=command or shlex.join(["gun", *sys.argv[1:]]))
@@ -183,8 +200,11 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     return meta, l1_sum / len(feats)
 
 
-def task_term(student: GUN, item: Item, offsets: Tensor, weights: Tensor | None, loss: TrainOptions) -> Tensor:
-    """The recipe's loss of the frozen logits decoded by the student's offsets onto the frame's labels."""
+def task_term(student: GUN, item: Item, offsets: Tensor | None, weights: Tensor | None, loss: TrainOptions,
+              low_logits: Tensor | None = None) -> Tensor:
+    """The recipe's loss of the low-resolution logits (default: the frozen classifier's) decoded by
+    the student's offsets (None: bilinearly) onto the frame's labels."""
+    low = item.low_logits if low_logits is None else low_logits
     size = (item.labels.shape[-2], item.labels.shape[-1])
-    logits = student.decode(item.low_logits, student.upsample_offsets(offsets, size, item.target), size, item.target)
-    return training_loss(student, GUNOutput(logits, item.low_logits, offsets), item.labels.long(), weights, loss, item.target)
+    logits = student.decode(low, student.upsample_offsets(offsets, size, item.target), size, item.target)
+    return training_loss(student, GUNOutput(logits, low, offsets), item.labels.long(), weights, loss, item.target)
