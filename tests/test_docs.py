@@ -43,3 +43,38 @@ def test_every_documented_command_parses() -> None:
         assert "$" not in " ".join(argv), argv
         if args.command == "train":
             assert args.dataset == "cityscapes" and args.epochs == 250 and args.encoder_weights == ENV["DRN"]
+
+
+ROOT = DOC.parent.parent
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)
+    return {slug(m) for m in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE)}
+
+
+def test_slug_matches_githubs() -> None:
+    assert slug("The app's pipeline: what made it 0.8x the model alone") == "the-apps-pipeline-what-made-it-08x-the-model-alone"
+    assert slug("Results on CamVid (measured here)") == "results-on-camvid-measured-here"
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))])
+def test_every_relative_link_and_anchor_resolves(page: str) -> None:
+    """The README and the docs link each other and their sections; moving text between them must not
+    leave a link to a file or a heading that is gone."""
+    source = ROOT / page
+    text = re.sub(r"```.*?```", "", source.read_text(), flags=re.DOTALL)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue  # http(s), mailto: not checked offline
+        file, _, anchor = target.partition("#")
+        path = (source.parent / file).resolve() if file else source
+        if not path.exists() or (anchor and path.suffix == ".md" and anchor not in anchors(path)):
+            broken.append(target)
+    assert not broken, f"{page}: {broken}"
