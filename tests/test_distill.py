@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from conftest import calibrated_model, make_checkpoint
 from gun.cli import main
 from gun.data import open_dataset
 from gun.data.labels import IGNORE
-from gun.experiments.distill import distill, task_term, teacher_features
+from gun.experiments.distill import batches, distill, task_term, teacher_features
 from gun.experiments.export import smooth_frame
 from gun.experiments.train import TrainOptions
 from gun.nn.checkpoint import load_model, validate_meta
@@ -204,6 +205,26 @@ def test_head_of_a_bilinear_model_refuses_offset_terms(tmp_path: Path, checkpoin
                  "--head", "--task", "1", "--out", str(tmp_path / "s.safetensors")]) == 2  # --l1 defaults to 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no offsets: pass --l1 0" in err
+    assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_scales_show_each_frame_at_each_size_and_batches_never_mix_sizes(tmp_path: Path) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(96, 144))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=3, size=(64, 96))
+    model, meta = load_model(teacher_path)
+    items = teacher_features(model, meta, open_dataset("camvid", root, "train"), 3, progress=False, scales=(1.0, 1.5))
+    assert len(items) == 3 * 2 * 2  # images x (frame, mirror) x scales
+    # the 64x96 frames run at the model's 96x144 (1.5 input pixels a frame pixel) and at 1.5x that, 144x216
+    assert sorted({tuple(round(x, 6) for x in t.target.stride) for t in items}) == [(1.5, 1.5), (2.25, 2.25)]
+    assert len({tuple(t.fused.shape) for t in items}) == 2
+    assert all(tuple(t.labels.shape[-2:]) == (64, 96) for t in items)  # the loss is always at the frame's pixels
+    chunks = batches(items, 4, np.random.default_rng(0))
+    assert sorted(k for c in chunks for k in c) == list(range(len(items)))
+    assert all(len({tuple(items[k].fused.shape) for k in c}) == 1 for c in chunks)
+    single = [t for t in items if t.target.stride[0] == 1.5]  # one size: one permutation, chunked in order
+    assert batches(single, 4, np.random.default_rng(5)) == [list(map(int, np.random.default_rng(5).permutation(6)[j:j + 4])) for j in (0, 4)]
+    with pytest.raises(ValueError, match="--scales 1.0 0.1: each must be between 0.25 and 4"):
+        distill(teacher_path, tmp_path / "s.safetensors", "camvid", root, epochs=1, progress=False, scales=(1.0, 0.1))
     assert not (tmp_path / "s.safetensors").exists()
 
 

@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--edge-weight", type=float, default=0.0, help="task loss: as gun train's")
     p.add_argument("--head", action="store_true",
                    help="the classifier learns too (with --task); a bilinear model: its classifier alone (with --l1 0)")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0],
+                   help="see each train frame at these multiples of the model's inference size (default 1)")
     p.add_argument("--init", help="start the guidance module from this student's (same pool and channels)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the teacher's features are kept and the module trains (default: cuda when available)")
@@ -52,13 +54,13 @@ def run(args: argparse.Namespace) -> int:
              "--batch", args.batch, "--seed", args.seed, "--l1", args.l1, "--task", args.task,
              *(["--class-weights", args.class_weights, "--lovasz", args.lovasz, "--offset-far", args.offset_far,
                 "--edge-weight", args.edge_weight] if args.task else []),
-             *(["--head"] if args.head else []), *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
+             *(["--head"] if args.head else []), *(["--scales", *args.scales] if args.scales != [1.0] else []), *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
     loss = TrainOptions(class_weights=args.class_weights, lovasz=args.lovasz, offset_far=args.offset_far,
                         edge_weight=args.edge_weight, command="")
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
                        args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
                        command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init, device=args.device,
-                       head=args.head)
+                       head=args.head, scales=tuple(args.scales))
     if meta.config.guidance is None:
         print(f"wrote {args.out} (float16; its classifier fine-tuned)")
     else:

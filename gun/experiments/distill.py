@@ -28,11 +28,12 @@ stays fair.
 
 from __future__ import annotations
 
-import math
+import itertools
 import os
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -49,7 +50,7 @@ from gun.nn.checkpoint import CheckpointMeta, load_model, save_checkpoint
 from gun.nn.geometry import Grid, resample
 from gun.nn.model import GUN, GUNOutput, build_model
 from gun.runtime.device import resolve_device
-from gun.runtime.frames import prepare, to_tensor
+from gun.runtime.frames import inference_size, prepare, to_tensor
 
 
 def memory_bytes() -> int:
@@ -71,8 +72,9 @@ class Item(NamedTuple):
 
 
 def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset, count: int,
-                     progress: bool = True) -> list[Item]:
-    """The first `count` images and their mirror images as `Item`s, on the model's device. Refuses,
+                     progress: bool = True, scales: Sequence[float] = (1.0,)) -> list[Item]:
+    """The first `count` images and their mirror images as `Item`s, on the model's device, each at
+    every one of `scales` times the model's inference size (1: as `gun eval` runs it). Refuses,
     after the first image, a split whose features would take over half the device's memory."""
     out: list[Item] = []
     device = next(model.parameters()).device
@@ -86,8 +88,10 @@ def teacher_features(model: GUN, meta: CheckpointMeta, data: SegmentationDataset
                 if have and need > have // 2:
                     raise ValueError(f"the teacher's features of {count} images need about {need / 2**30:.1f} GiB of "
                                      f"{have / 2**30:.0f} GiB: use --limit {max(1, count * have // 2 // need)} or fewer")
-            for img, lab in ((image, labels), (image[:, ::-1], labels[:, ::-1])):
-                prep = prepare(to_tensor(np.ascontiguousarray(img)).to(device), meta.mean, meta.std, model.input_multiple, meta.input_size)
+            h, w = inference_size(labels.shape, meta.input_size)
+            for (img, lab), scale in itertools.product(((image, labels), (image[:, ::-1], labels[:, ::-1])), scales):
+                size = (max(1, round(h * scale)), max(1, round(w * scale)))
+                prep = prepare(to_tensor(np.ascontiguousarray(img)).to(device), meta.mean, meta.std, model.input_multiple, size)
                 f = model.encode(prep.x)
                 fused = model.fusion(f.mediums, f.low)
                 guide, offsets = None, None
@@ -105,7 +109,7 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
             pool: int = 2, channels: int = 16, epochs: int = 30, lr: float = 3e-3, batch: int = 4, seed: int = 0,
             limit: int | None = None, progress: bool = True, command: str | None = None, l1: float = 1.0,
             task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None,
-            device: str = "cpu", head: bool = False) -> tuple[CheckpointMeta, float]:
+            device: str = "cpu", head: bool = False, scales: Sequence[float] = (1.0,)) -> tuple[CheckpointMeta, float]:
     """Write `out` (float16): the teacher with its guidance module replaced by one of `channels`
     channels on the guide averaged over `pool` x `pool` cells, trained to minimise `l1` x the L1
     distance of its offsets to the teacher's plus `task` x the recipe `loss` (a TrainOptions; default
@@ -114,7 +118,8 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     process's command line). `device`: where the features are kept and the module trains ("auto",
     "cpu", "cuda"); the result does not depend on it beyond rounding. `head`: the classifier learns
     too; a bilinear teacher (no guidance module: pool, channels and init do not apply) then has its
-    classifier fine-tuned alone, and the distance returned is 0."""
+    classifier fine-tuned alone, and the distance returned is 0. `scales`: each frame is seen at these
+    multiples of the model's inference size (an augmentation; 1 alone: as `gun eval` runs it)."""
     teacher, meta = load_model(teacher_path)
     if teacher.guidance is None and not head:
         raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil (--head fine-tunes its classifier)")
@@ -122,6 +127,8 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         raise ValueError(f"{teacher_path}: a bilinear model has no offsets: pass --l1 0 and no --init")
     if teacher.guidance is not None and meta.config.guidance not in ("fusion", "high-res"):
         raise ValueError(f"{teacher_path}: {meta.config.guidance} guidance has no guide to pool: distil fusion or high-res")
+    if not scales or not all(0.25 <= x <= 4 for x in scales):  # NaN too
+        raise ValueError(f"--scales {' '.join(map(str, scales))}: each must be between 0.25 and 4")
     if epochs < 1 or batch < 1 or not lr > 0:
         raise ValueError("--epochs and --batch must be at least 1 and --lr positive")
     if not (l1 >= 0 and task >= 0 and l1 + task > 0):  # NaN too
@@ -155,21 +162,20 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         raise ValueError(f"{dataset} {split} at {data_root} has no images")
     weights = class_weights(data, loss.class_weights) if task else None
     weights = weights.to(dev) if weights is not None else None
-    feats = teacher_features(teacher, meta, data, count, progress)
+    feats = teacher_features(teacher, meta, data, count, progress, scales)
     placement = None if guidance is None or teacher.guidance is None else guidance.grid.within(teacher.guidance.grid)
 
     params = ([] if guidance is None else list(guidance.parameters())) + (list(student.classifier.parameters()) if head else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(feats) / batch)
+    steps = epochs * len(batches(feats, batch, np.random.default_rng(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     if guidance is not None:
         guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
     l1_sum = 0.0
     for epoch in range(epochs):
         started, l1_sum, task_sum = time.perf_counter(), 0.0, 0.0
-        order = rng.permutation(len(feats))
-        for j in range(0, len(order), batch):
-            items = [feats[k] for k in order[j:j + batch]]
+        for chunk in batches(feats, batch, rng):
+            items = [feats[k] for k in chunk]
             fused = torch.cat([t.fused for t in items]).float()
             low = student.classifier(fused) if head else torch.cat([t.low_logits for t in items])
             offsets, distance = None, torch.zeros(())
@@ -198,6 +204,16 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     meta = replace(meta, config=config, metrics={}, command=command or shlex.join(["gun", *sys.argv[1:]]))
     save_checkpoint(out, student, meta, dtype=torch.float16)
     return meta, l1_sum / len(feats)
+
+
+def batches(feats: list[Item], batch: int, rng: np.random.Generator) -> list[list[int]]:
+    """One epoch's batches: the items in a random order, each batch of one input size (the scales
+    differ), the batches themselves in a random order where there is more than one size."""
+    buckets: dict[tuple[int, ...], list[int]] = {}
+    for k in rng.permutation(len(feats)):
+        buckets.setdefault(tuple(feats[k].fused.shape), []).append(int(k))
+    chunks = [b[j:j + batch] for b in buckets.values() for j in range(0, len(b), batch)]
+    return chunks if len(buckets) == 1 else [chunks[i] for i in rng.permutation(len(chunks))]
 
 
 def task_term(student: GUN, item: Item, offsets: Tensor | None, weights: Tensor | None, loss: TrainOptions,
