@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
              "--batch", args.batch, "--seed", args.seed, "--l1", args.l1, "--task", args.task,
              *(["--class-weights", args.class_weights, "--lovasz", args.lovasz, "--offset-far", args.offset_far,
                 "--edge-weight", args.edge_weight] if args.task else []),
-             *(["--head"] if args.head else []), *(["--scales", *args.scales] if args.scales != [1.0] else []), *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
+             *(["--head"] if args.head else []), *(["--scales", *args.scales] if args.scales != [1.0] else []),
+             *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
     loss = TrainOptions(class_weights=args.class_weights, lovasz=args.lovasz, offset_far=args.offset_far,
                         edge_weight=args.edge_weight, command="")
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
