@@ -6,7 +6,7 @@
 # Here, first:   python scripts/pack_camvid.py --src ../shared/data/camvid --out .gpu-pack
 # Device call:   run(carry [".gpu-pack"], command "bash scripts/gpu-session.sh", timeout_s 590)
 # Rehearsal:     RUNS=... (one pair: see scripts/gpu-train.sh) OUT=/tmp/gpu-session MINUTES=3 EPOCHS=3 MAX_STEPS=2 LIMIT=3 \
-#                DISTILL_EPOCHS=1 DISTILL_LIMIT=2 DEVICE=cpu PRECISION=fp32 WORKERS=1 SESSION_SECONDS=900 CHECK_FLAGS=--tiny bash scripts/gpu-session.sh
+#                DISTILL_EPOCHS=1 LOOSE_EPOCHS=1 DISTILL_LIMIT=2 DEVICE=cpu PRECISION=fp32 WORKERS=1 SESSION_SECONDS=900 CHECK_FLAGS=--tiny bash scripts/gpu-session.sh
 #
 # Comes back in $OUT (at most 8 files): one fp16 checkpoint per training run (a GUN's after its guidance
 # module's distillation, when that finished), and results.tar.gz
