@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="task loss: as gun train's")
     p.add_argument("--lovasz", type=float, default=0.0, help="task loss: as gun train's")
     p.add_argument("--offset-far", type=float, default=0.0, help="task loss: as gun train's")
+    p.add_argument("--offset-mean", type=float, default=0.0,
+                   help="task loss: as gun train's (each image's mean offset: a translation of the whole map)")
     p.add_argument("--edge-weight", type=float, default=0.0, help="task loss: as gun train's")
     p.add_argument("--head", action="store_true",
                    help="the classifier learns too (with --task); a bilinear model: its classifier alone (with --l1 0)")
@@ -53,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
              "--split", args.split, "--pool", args.pool, "--channels", args.channels, "--epochs", args.epochs, "--lr", args.lr,
              "--batch", args.batch, "--seed", args.seed, "--l1", args.l1, "--task", args.task,
              *(["--class-weights", args.class_weights, "--lovasz", args.lovasz, "--offset-far", args.offset_far,
-                "--edge-weight", args.edge_weight] if args.task else []),
+                *(["--offset-mean", args.offset_mean] if args.offset_mean else []), "--edge-weight", args.edge_weight] if args.task else []),
              *(["--head"] if args.head else []), *(["--scales", *args.scales] if args.scales != [1.0] else []),
              *(["--init", args.init] if args.init else []), *(["--limit", args.limit] if args.limit else []), "--out", args.out]
     loss = TrainOptions(class_weights=args.class_weights, lovasz=args.lovasz, offset_far=args.offset_far,
-                        edge_weight=args.edge_weight, command="")
+                        offset_mean=args.offset_mean, edge_weight=args.edge_weight, command="")
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
                        args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
                        command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init, device=args.device,

@@ -168,7 +168,9 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     params = ([] if guidance is None else list(guidance.parameters())) + (list(student.classifier.parameters()) if head else [])
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps = epochs * len(batches(feats, batch, np.random.default_rng(0)))  # the count does not depend on the order
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
+    # OneCycleLR divides by its warm-up's length in steps minus one: a warm-up of exactly one step
+    # (10 steps in all) raised ZeroDivisionError, so such a run warms up over two
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1 if 0.1 * steps != 1 else 0.2)
     if guidance is not None:
         guidance.train()  # BatchNorm learns the student's statistics; the frozen rest stays in eval mode
     l1_sum = 0.0
