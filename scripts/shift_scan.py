@@ -1,9 +1,10 @@
 """Where a model's logits sit: val mIoU of bilinear decoding with the whole map translated by a
 constant (dx, dy), in low-resolution pixels, over a grid of translations.
 
-A model whose logits sit where the geometry says peaks at (0, 0). The shipped twin does (best +0.06
-at (0, +0.15)); the shipped GUN's own logits peak near (+0.15, +0.3), +0.63 over (0, 0): its network
-learned them displaced, and its offsets spend part of their range undoing that (docs/training.md).
+A model whose logits sit where the geometry says peaks at (0, 0). The 72.76 twin does (best +0.06
+at (0, +0.15)); the 74.66 GUN's own logits peak near (+0.15, +0.3), +0.63 over (0, 0) (the shipped
+74.77 GUN's +0.50): its network learned them displaced, and its offsets spent part of their range
+undoing that (docs/training.md).
 
     python scripts/shift_scan.py --checkpoint F [F ...] --data-root ../shared/data/camvid [--split val] [--steps -0.3 -0.15 0 0.15 0.3]
 """
@@ -57,21 +58,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=float, nargs="+", default=[-0.3, -0.15, 0.0, 0.15, 0.3],
                    help="the translations along each axis, low-resolution pixels")
     args = p.parse_args(argv)
-    data = open_dataset(args.dataset, args.data_root, args.split)
-    shifts = list(itertools.product(args.steps, args.steps))
-    for path in args.checkpoint:
+    try:
+        scan(args.checkpoint, args.dataset, args.data_root, args.split, args.steps)
+    except (ValueError, OSError) as e:  # a bad path, dataset or checkpoint: one line, no traceback
+        print(f"shift_scan: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def scan(checkpoints: Sequence[str], dataset: str, data_root: str, split: str, steps: Sequence[float]) -> None:
+    data = open_dataset(dataset, data_root, split)
+    shifts = list(itertools.product(steps, steps))
+    for path in checkpoints:
         model, meta = load_model(path)
         miou = shift_scan(model, meta.input_size, data, shifts)
         base = miou.get((0.0, 0.0))
         best = max(miou, key=lambda s: miou[s])
-        print(f"{path}: {args.dataset} {args.split}, bilinear decoding of the map translated by (dx, dy) low-res px")
-        print("| dy \\ dx | " + " | ".join(f"{dx:+.2f}" for dx in args.steps) + " |")
-        print("|---|" + "---:|" * len(args.steps))
-        for dy in args.steps:
-            print(f"| {dy:+.2f} | " + " | ".join(f"{100 * miou[(dx, dy)]:.2f}" for dx in args.steps) + " |")
+        print(f"{path}: {dataset} {split}, bilinear decoding of the map translated by (dx, dy) low-res px")
+        print("| dy \\ dx | " + " | ".join(f"{dx:+.2f}" for dx in steps) + " |")
+        print("|---|" + "---:|" * len(steps))
+        for dy in steps:
+            print(f"| {dy:+.2f} | " + " | ".join(f"{100 * miou[(dx, dy)]:.2f}" for dx in steps) + " |")
         gain = "" if base is None else f", {100 * (miou[best] - base):+.2f} over (0, 0)"
         print(f"best: ({best[0]:+.2f}, {best[1]:+.2f}) {100 * miou[best]:.2f}{gain}\n", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,3 +46,10 @@ def test_the_scan_finds_the_translation_the_ground_truth_was_drawn_with(tmp_path
     out = capsys.readouterr().out
     assert "best: (+0.50, -0.50) 100.00" in out
     assert "| +0.00 | " in out and out.count("\n| ") == 1 + len(steps)  # header row and one row per dy
+
+
+def test_a_missing_data_root_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt = make_checkpoint(tmp_path / "m.safetensors", guidance=False)
+    assert shift_scan.main(["--checkpoint", str(ckpt), "--data-root", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shift_scan: error:") and "\n" not in err
