@@ -1,6 +1,6 @@
 """The GUN desktop demo.
 
-    python main.py [SOURCE] [--webcam N] [--weights F] [--device auto|cpu|cuda] [--frames N] [--screenshot PNG]
+    python main.py [SOURCE] [--webcam N] [--weights F] [--device auto|cpu|cuda] [--full-speed] [--frames N] [--screenshot PNG]
 
 SOURCE is a video, an image, a folder of images (Cityscapes or CamVid layouts add ground truth)
 or camera:N; the default is the bundled CamVid driving clip with its ground truth (live mIoU).
@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="auto: bfloat16 on a CPU with native bf16 (AMX, AVX512-BF16), float32 on other CPUs, float16 on CUDA")
     p.add_argument("--view", choices=VIEWS, default="single", help="offsets: the learned offsets as flow colours and arrows")
     p.add_argument("--guidance", action="store_true", help="start with the offset arrows shown")
+    p.add_argument("--full-speed", action="store_true",
+                   help="play videos as fast as the model allows, not at their frame rate (what --frames timings want)")
     p.add_argument("--frames", type=int, metavar="N", help="quit after drawing N frames")
     p.add_argument("--screenshot", metavar="PNG", help="with --frames: save the window to PNG before quitting")
     args = p.parse_args(argv)
@@ -54,6 +56,7 @@ def create_window(args: argparse.Namespace):
     window = MainWindow(frames_limit=args.frames)
     state = window.state
     state.device, state.dtype = args.device, args.dtype
+    state.full_speed = args.full_speed
     if args.view == "offsets":
         state.overlay, state.flow, state.arrows = False, True, True
     else:

@@ -47,6 +47,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("forward_10", "10 frames forward", ("Shift+Right",), "10 frames forward", "Playback"),
     ActionSpec("first_frame", "First frame", ("Home",), "first frame", "Playback"),
     ActionSpec("loop", "Loop", ("L",), "loop videos on / off", "Playback", field="loop"),
+    ActionSpec("full_speed", "Full speed", ("R",), "play videos as fast as the model allows instead of at their "
+               "frame rate (to see what the pipeline can do)", "Playback", field="full_speed"),
     ActionSpec("overlay", "Overlay", ("O",), "class colours over the frame", "View", "View", field="overlay"),
     ActionSpec("arrows", "Guidance", ("G",), "guidance offsets as arrows", "View", "View", field="arrows"),
     ActionSpec("flow", "Flow", ("F",), "guidance offsets as flow colours (hue = direction; replaces the class colours)",

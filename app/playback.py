@@ -2,7 +2,8 @@
 
 No Qt and no model here: the worker (app.worker) asks `next_frame()` when its timer fires, and
 `delay_ms()` for when to ask again. Videos play no faster than their frame rate (slower when the
-model cannot keep up); cameras as fast as frames come; at the end a seekable source loops.
+model cannot keep up) unless `paced` is off; cameras as fast as frames come; at the end a seekable
+source loops.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Playback:
         self.reader: Prefetcher | None = None
         self.last: Frame | None = None  # the frame shown last (redrawn when the model changes)
         self.loop = True
+        self.paced = True  # False: videos as fast as frames are segmented (the app's "Full speed")
         self._due = 0.0
 
     # -- opening and closing ----------------------------------------------------------------------
@@ -88,7 +90,7 @@ class Playback:
     def delay_ms(self) -> float:
         """How long to wait before the next frame is due."""
         s = self.source
-        if s is None or s.live or not s.fps:
+        if s is None or s.live or not s.fps or not self.paced:
             return 0.0
         now = time.perf_counter()
         self._due = max(self._due + 1.0 / s.fps, now - 0.5)  # never catch up more than half a second

@@ -370,10 +370,10 @@ class Presenter(QObject):
     # -- state --------------------------------------------------------------------------------------
     def on_state(self, name: str, value: object) -> None:
         s, w = self.state, self.w
-        if name in AppState.VIEW_FIELDS or name in ("class_names", "palette", "loop"):
+        if name in AppState.VIEW_FIELDS or name in ("class_names", "palette", "loop", "full_speed"):
             sync_actions(w.actions, s)
             w.sync_controls(name, value)
-            if name != "loop":
+            if name not in ("loop", "full_speed"):
                 self._render()
         if name in ("device", "dtype"):
             w.device_combo.setCurrentText(s.device)
@@ -389,8 +389,11 @@ class Presenter(QObject):
             w.actions["toggle_play"].setText("Pause" if value else "Play")
         elif name in ("layout", "decoder"):
             self.worker.show(twin=s.layout == "side-by-side", bilinear=uses_bilinear(s.view()))
-        elif name == "loop":
-            self.worker.set_loop(bool(value))
-            s.say(f"loop {'on' if value else 'off'}")
+        elif name in ("loop", "full_speed"):
+            self.worker.set_playback(loop=s.loop, paced=not s.full_speed)
+            if name == "loop":
+                s.say(f"loop {'on' if value else 'off'}")
+            else:
+                s.say("full speed: videos play as fast as the model allows" if value else "videos play at their frame rate")
         elif name == "message":
             w.statusBar().showMessage(str(value or ""), 0 if s.error else 8000)

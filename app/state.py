@@ -46,6 +46,7 @@ class AppState(QObject):
     dtype: Field[str] = Field("auto")  # "auto" until a model is loaded, then what it runs: "float32" | "bfloat16" | "float16"
     playing: Field[bool] = Field(True)
     loop: Field[bool] = Field(True)  # restart videos at their end
+    full_speed: Field[bool] = Field(False)  # videos as fast as the model allows, not at their frame rate
 
     # what is drawn (see gun.render.annotate.ViewSettings)
     overlay: Field[bool] = Field(True)

@@ -54,7 +54,7 @@ class Worker(QObject):
     _seek = Signal(int)
     _export = Signal(object)
     _shutdown = Signal()
-    _set_loop = Signal(bool)
+    _set_playback = Signal(bool, bool)
     _show = Signal(bool, bool)
 
     def __init__(self) -> None:
@@ -75,7 +75,7 @@ class Worker(QObject):
         for signal, slot in ((self._open, self._do_open), (self._load, self._do_load), (self._device, self._do_device),
                              (self._play, self._do_play), (self._step, self._do_step), (self._seek, self._do_seek),
                              (self._export, self._do_export), (self._shutdown, self._do_shutdown),
-                             (self._set_loop, self._do_set_loop), (self._show, self._do_show)):
+                             (self._set_playback, self._do_set_playback), (self._show, self._do_show)):
             signal.connect(slot)
 
     # -- public API (any thread) ------------------------------------------------------------------
@@ -101,8 +101,10 @@ class Worker(QObject):
     def seek(self, index: int) -> None:
         self._seek.emit(index)
 
-    def set_loop(self, loop: bool) -> None:
-        self._set_loop.emit(loop)
+    def set_playback(self, loop: bool, paced: bool) -> None:
+        """Whether videos restart at their end, and play at their frame rate (paced) or as fast as
+        frames are segmented."""
+        self._set_playback.emit(loop, paced)
 
     def show(self, twin: bool, bilinear: bool) -> None:
         """What the views show besides the GUM: the bilinear twin (side by side), run beside the
@@ -226,9 +228,11 @@ class Worker(QObject):
             return
         self._set_playing(playing)
 
-    @Slot(bool)
-    def _do_set_loop(self, loop: bool) -> None:
-        self.playback.loop = loop
+    @Slot(bool, bool)
+    def _do_set_playback(self, loop: bool, paced: bool) -> None:
+        if paced != self.playback.paced:
+            self.playback.start_clock()  # the pace counts from now, with no frames to catch up
+        self.playback.loop, self.playback.paced = loop, paced
 
     @Slot(bool, bool)
     def _do_show(self, twin: bool, bilinear: bool) -> None:

@@ -7,7 +7,8 @@ drawing) for a few frames, pauses it, and times the model alone on the same core
 exactly as `gun bench --decoder gum` times it (a normalised input of the model's inference size
 through the same backend and precision, then the GUM's labels at that size). The report is the
 median of the rounds' ratios; live scoring keeps no ground truth between frames here, so a looping
-clip is scored as on its first pass.
+clip is scored as on its first pass. The app plays at full speed (`main.py --full-speed`): held to
+a video's frame rate it cannot show more than that (assets/vtest.avi is 10 FPS, the drive 15).
 
     xvfb-run -a -s "-screen 0 1366x768x24" python scripts/app_vs_model.py [SOURCE] --weights W --rounds 15
 """
@@ -71,7 +72,8 @@ def main() -> int:
     app.scoring.LiveScores.__init__ = first_pass_scoring  # type: ignore[method-assign]
 
     qt = QApplication.instance() or QApplication(sys.argv[:1])
-    window = app_main.create_window(app_main.parse_args([*([args.source] if args.source else []), "--weights", args.weights]))
+    window = app_main.create_window(app_main.parse_args([*([args.source] if args.source else []), "--weights", args.weights,
+                                                                "--full-speed"]))  # not held to the video's frame rate
     window.state.loop = True
     worker = window.worker
     arrivals: list[float] = []

@@ -272,7 +272,7 @@ def test_pause_step_seek_and_pixel_probe(qtbot, windows, checkpoint: Path, video
     qtbot.keyClick(window, Qt.Key.Key_Right)  # past the last frame: wraps, as playback loops
     qtbot.waitUntil(lambda: window.bundle.frame.index == 0, timeout=TIMEOUT)
     assert not window.state.playing
-    window.worker.set_loop(False)
+    window.worker.set_playback(loop=False, paced=True)
     window.worker.seek(11)
     qtbot.waitUntil(lambda: window.bundle.frame.index == 11, timeout=TIMEOUT)
     before = window.frames_drawn
@@ -324,3 +324,27 @@ def test_gui_modules_do_not_import_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_full_speed_lifts_the_videos_frame_rate(qtbot, windows, checkpoint: Path, tmp_path: Path) -> None:
+    from app.playback import Playback
+
+    slow = write_video(tmp_path / "slow.avi", frames=6, fps=2.0)
+    playback = Playback()
+    playback.open(str(slow))
+    try:
+        playback.start_clock()
+        assert 400 < playback.delay_ms() <= 500  # at the video's 2 FPS, the next frame is due in 0.5 s
+        playback.paced = False
+        assert playback.delay_ms() == 0.0  # full speed: as soon as the model is done
+    finally:
+        playback.close()
+    # in the window: the command line, the check box and the worker agree
+    window = windows(str(slow), "--weights", str(checkpoint), "--full-speed")
+    assert window.state.full_speed and window.actions["full_speed"].isChecked()
+    qtbot.waitUntil(lambda: window.worker.playback.paced is False, timeout=TIMEOUT)
+    wait_frames(qtbot, window, 2)  # opened and playing: its messages are out
+    window.actions["full_speed"].trigger()
+    assert not window.state.full_speed
+    qtbot.waitUntil(lambda: window.worker.playback.paced is True, timeout=TIMEOUT)
+    assert "frame rate" in window.statusBar().currentMessage()
