@@ -301,7 +301,9 @@ class Presenter(QObject):
                 self._shown_at.clear()
             render_ms = self._render()
             status = "still image" if still else ("paused" if not bundle.playing else "starting")
-            self.w.performance.add(fps, {**bundle.timings, "render": render_ms}, status)
+            info = self.source_info
+            pace = info.fps if info is not None and not info.live and not self.state.full_speed else None
+            self.w.performance.add(fps, {**bundle.timings, "render": render_ms}, status, pace)
             if bundle.scores:
                 self.w.meters.show_accuracy(True)
                 self.w.miou.add(bundle.scores, bundle.trimap, now=fps is None)
@@ -391,9 +393,7 @@ class Presenter(QObject):
             self.worker.show(twin=s.layout == "side-by-side", bilinear=uses_bilinear(s.view()))
         elif name in ("loop", "full_speed"):
             self.worker.set_playback(loop=s.loop, paced=not s.full_speed)
-            if name == "loop":
-                s.say(f"loop {'on' if value else 'off'}")
-            else:
-                s.say("full speed: videos play as fast as the model allows" if value else "videos play at their frame rate")
+            s.say(f"loop {'on' if value else 'off'}" if name == "loop" else
+                  ("full speed: videos play as fast as the model allows" if value else "videos play at their frame rate"))
         elif name == "message":
             w.statusBar().showMessage(str(value or ""), 0 if s.error else 8000)
