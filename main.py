@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"after warm-up (medians): app {stats['fps']:.2f} FPS, model alone {stats['model_fps']:.2f} FPS; "
                   f"ms per stage: {stages}")
             info = window.presenter.source_info
-            if not args.full_speed and info is not None and info.fps and not info.live and stats["fps"] >= 0.95 * info.fps:
+            if not args.full_speed and info is not None and info.holds_back(stats["fps"]):
                 print(f"the app was held to the video's {info.fps:g} FPS: --full-speed plays it as fast as the model allows")
         window.close()
 

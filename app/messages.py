@@ -63,6 +63,11 @@ class SourceInfo:
         """One image: there is no frame rate to speak of."""
         return not self.live and self.frame_count == 1
 
+    def holds_back(self, fps: float | None) -> bool:
+        """Whether a paced playback at `fps` runs at this video's own frame rate (within 5%): the
+        video, not the pipeline, then sets the pace."""
+        return bool(fps and self.fps and not self.live and fps >= 0.95 * self.fps)
+
 
 @dataclass
 class ExportJob:

@@ -301,9 +301,8 @@ class Presenter(QObject):
                 self._shown_at.clear()
             render_ms = self._render()
             status = "still image" if still else ("paused" if not bundle.playing else "starting")
-            info = self.source_info
-            pace = info.fps if info is not None and not info.live and not self.state.full_speed else None
-            self.w.performance.add(fps, {**bundle.timings, "render": render_ms}, status, pace)
+            held = not self.state.full_speed and self.source_info is not None and self.source_info.holds_back(fps)
+            self.w.performance.add(fps, {**bundle.timings, "render": render_ms}, status, held)
             if bundle.scores:
                 self.w.meters.show_accuracy(True)
                 self.w.miou.add(bundle.scores, bundle.trimap, now=fps is None)

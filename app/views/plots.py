@@ -145,10 +145,10 @@ class PerformancePlot(QWidget):
         self.summary.setText("–")
         self.redraws.request(now=True)
 
-    def add(self, fps: float | None, timings: dict[str, float], status: str = "", pace: float | None = None) -> None:
+    def add(self, fps: float | None, timings: dict[str, float], status: str = "", held: bool = False) -> None:
         """One drawn frame: `fps` while playing, None when paused, stepping or on a still image
-        (`status` then says which, e.g. "paused"); `pace`: the video's frame rate when playback is
-        held to it, so an FPS at that rate reads as the video's, not the pipeline's limit."""
+        (`status` then says which, e.g. "paused"); `held`: the video's frame rate, not the pipeline,
+        set that FPS."""
         self._n += 1
         self._t.append(self._n)
         self._fps.append(np.nan if fps is None else fps)
@@ -165,8 +165,8 @@ class PerformancePlot(QWidget):
             head = f"<b>{status or 'paused'}</b>: this frame took {total:.0f} ms{model}"
         else:
             model = f" &nbsp;|&nbsp; model alone {1000.0 / model_ms:.1f} FPS" if model_ms > 0 else ""
-            held = " (the video's rate; R: full speed)" if pace and fps >= 0.95 * pace else ""
-            head = f"<b>{fps:.1f} FPS</b>{held}{model}"
+            rate = " (the video's rate; R: full speed)" if held else ""
+            head = f"<b>{fps:.1f} FPS</b>{rate}{model}"
         self.summary.setText(head)
 
     def medians(self, skip: int = 5) -> dict[str, float]:
