@@ -68,7 +68,8 @@ def calibrated_model(config, seed: int = 0, calibration: tuple[int, int, int] = 
         if model.guidance is not None:
             torch.nn.init.normal_(model.guidance.head.conv.weight, std=0.1)
             if offset_bias is not None:
-                model.guidance.head.conv.bias.copy_(torch.tensor(offset_bias))
+                bias = model.guidance.head.conv.bias  # 2 channels, or 2 * r * r before a pixel shuffle (c * r * r + k -> c)
+                bias.copy_(torch.tensor(offset_bias).repeat_interleave(bias.numel() // 2))
     return model.eval()
 
 

@@ -24,6 +24,7 @@ from gun.nn.checkpoint import load_model, validate_meta
 from gun.nn.config import preset
 from gun.nn.decoders.guidance import pool_guide, pooled_grid
 from gun.nn.geometry import branch_grid
+from gun.nn.model import build_model
 from gun.runtime.backends import create_backend
 from gun.runtime.frames import decode, prepare, to_tensor
 from tests.datasets import make_camvid
@@ -49,16 +50,54 @@ def test_pooled_cells_sit_at_the_mean_of_the_cells_they_average(pool: int, scale
     assert pooled_grid(grid, 1) == grid and pool_guide(guide, 1) is guide
 
 
-def test_a_pooled_model_exports_and_gives_torch_offsets() -> None:
-    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=2)
+@pytest.mark.parametrize("subpixel", [False, True], ids=["mean", "subpixel"])
+def test_a_pooled_model_exports_and_gives_torch_offsets(subpixel: bool) -> None:
+    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=2,
+                    guidance_subpixel=subpixel)
     model = calibrated_model(config, calibration=(2, 128, 192))
-    assert model.offsets_grid == pooled_grid(branch_grid(1.0, 2), 2)
+    guide_grid = branch_grid(1.0, 2)
+    assert model.offsets_grid == (guide_grid if subpixel else pooled_grid(guide_grid, 2))
     x = smooth_frame((128, 192))
     low, offsets = create_backend("torch", model, CPU, "float32").run(x)
-    assert offsets is not None and offsets.shape[-2:] == (128 // 4, 192 // 4)  # stride 2, then 2x2 cells
+    cells = 2 if subpixel else 4  # stride 2, then (without subpixel) 2x2 cells
+    assert offsets is not None and offsets.shape[-2:] == (128 // cells, 192 // cells)
     got_low, got_offsets = create_backend("onnxruntime", model, CPU, "float32").run(x)
     torch.testing.assert_close(got_low, low, atol=1e-3, rtol=1e-3)
     torch.testing.assert_close(got_offsets, offsets, atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("pool", [2, 4])
+def test_subpixel_offsets_of_each_guide_pixel_come_from_its_own_place_in_the_cell(pool: int) -> None:
+    """With subpixel the module runs on pool x pool cells of the guide but writes an offset for each
+    guide pixel: the head's channel 2 * 0 + k (x) and pool**2 + k (y), k = i * pool + j, is the offset
+    of the pixel in row i, column j of its cell (ESPCN's order), on the guide's own stride-2 grid;
+    and the strided convolution reads each pixel of the cell, not their mean."""
+    config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=pool,
+                    guidance_subpixel=True)
+    model = build_model(config).eval()
+    guidance = model.guidance
+    assert guidance is not None and model.offsets_grid == branch_grid(1.0, 2)
+    n = pool * pool
+    codes = torch.arange(2 * n, dtype=torch.float32) / (4 * n)  # distinct, inside tanh's range
+    with torch.no_grad():
+        guidance.head.conv.bias.copy_(torch.atanh(codes / guidance.head.bound))
+        guide, fused = torch.rand(1, 16, 4 * pool, 6 * pool), torch.rand(1, guidance.large[0].in_channels, 4, 6)
+        offsets = guidance(guide, fused)  # zero weights: the bias alone
+    assert offsets.shape == (1, 2, 4 * pool, 6 * pool)
+    for i in range(pool):
+        for j in range(pool):
+            k = i * pool + j
+            torch.testing.assert_close(offsets[0, 0, i::pool, j::pool], codes[k].expand(4, 6))
+            torch.testing.assert_close(offsets[0, 1, i::pool, j::pool], codes[n + k].expand(4, 6))
+    # the first Conv-BN sees each pixel: changing one pixel's guide (keeping its cell's mean) changes the cell
+    conv = guidance.high[0]
+    assert conv.kernel_size == (pool, pool) and conv.stride == (pool, pool)
+    moved = guide.clone()
+    moved[0, :, 0, 0] += 1.0
+    moved[0, :, 0, 1] -= 1.0
+    assert pool_guide(moved, pool).sub(pool_guide(guide, pool)).abs().max() < 1e-6
+    with torch.no_grad():
+        assert (guidance.high(moved) - guidance.high(guide)).abs()[0, :, 0, 0].max() > 1e-3
 
 
 def test_bad_pools_are_refused() -> None:
@@ -67,6 +106,12 @@ def test_bad_pools_are_refused() -> None:
         replace(config, guidance_pool=3)
     with pytest.raises(ValueError, match="fusion or high-res"):
         preset("large-rf", guidance_pool=2)
+    for bad in ({"guidance_pool": 1}, {"guidance": "high-res", "guidance_pool": 2}):
+        with pytest.raises(ValueError, match="guidance_subpixel needs fusion guidance with guidance_pool 2 or 4"):
+            replace(config, guidance_subpixel=True, **bad)
+    with pytest.raises(ValueError, match="config.guidance_subpixel"):
+        validate_meta({"config": {"guidance_subpixel": "yes"}, "class_names": ["a"] * 19, "palette": [[0, 0, 0]] * 19,
+                       "mean": [0, 0, 0], "std": [1, 1, 1]})
     with pytest.raises(ValueError, match="config.guidance_pool"):  # an untrusted checkpoint's metadata
         validate_meta({"config": {"guidance_pool": 64}, "class_names": ["a"] * 19, "palette": [[0, 0, 0]] * 19,
                        "mean": [0, 0, 0], "std": [1, 1, 1]})
@@ -80,7 +125,7 @@ def test_distill_keeps_the_frozen_weights_and_learns_the_teachers_offsets(tmp_pa
     assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
                  "--pool", "2", "--channels", "8", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
     student, meta = load_model(out)
-    assert meta.config.guidance_pool == 2 and meta.config.guidance_channels == 8
+    assert meta.config.guidance_pool == 2 and meta.config.guidance_channels == 8 and not meta.config.guidance_subpixel
     assert meta.command.startswith("gun distill") and meta.metrics == {} and meta.class_names == load_model(teacher_path)[1].class_names
     theirs = teacher.state_dict()
     for key, value in student.state_dict().items():
@@ -91,6 +136,30 @@ def test_distill_keeps_the_frozen_weights_and_learns_the_teachers_offsets(tmp_pa
     _, first = distill(teacher_path, tmp_path / "s1.safetensors", "camvid", root, epochs=1, lr=1e-9, progress=False)
     _, trained = distill(teacher_path, tmp_path / "s2.safetensors", "camvid", root, epochs=20, lr=1e-2, progress=False)
     assert trained < 0.8 * first
+
+
+def test_distill_subpixel_writes_a_subpixel_student_that_reruns_from_its_command(tmp_path: Path,
+                                                                                 capsys: pytest.CaptureFixture) -> None:
+    teacher_path = make_checkpoint(tmp_path / "teacher.safetensors", input_size=(64, 96))
+    root = make_camvid(tmp_path / "camvid", splits=("train",), images=1, size=(64, 96))
+    out = tmp_path / "sub.safetensors"
+    assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+                 "--pool", "4", "--subpixel", "--channels", "8", "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    student, meta = load_model(out)
+    assert (meta.config.guidance_pool, meta.config.guidance_subpixel) == (4, True) and "--subpixel" in meta.command
+    assert student.offsets_grid == load_model(teacher_path)[0].offsets_grid  # the teacher's stride-2 grid
+    capsys.readouterr()
+    # an --init of another kind of module is refused, naming what differs
+    assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+                 "--pool", "4", "--channels", "8", "--init", str(out), "--out", str(tmp_path / "s2.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "subpixel True" in err and "subpixel False" in err
+    # --subpixel without cells to split is one line and exit 2, nothing written
+    lone = tmp_path / "pool1.safetensors"
+    assert main(["distill", "--checkpoint", str(teacher_path), "--dataset", "camvid", "--data-root", str(root),
+                 "--pool", "1", "--subpixel", "--out", str(lone)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--pool 2 or 4" in err and not lone.exists()
 
 
 def test_distill_refuses_a_model_without_guidance(tmp_path: Path, checkpoint_bilinear: Path,

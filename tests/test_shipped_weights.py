@@ -70,7 +70,8 @@ def test_the_fast_weights_are_the_default_network_with_a_pooled_guidance_module(
     # the low-resolution logits (and the bilinear decoding) are the same; only the offsets differ
     default, default_meta = load_model(DEFAULT)
     fast, fast_meta = load_model(FAST)
-    assert (fast_meta.config.guidance_pool, fast_meta.config.guidance_channels) == (4, 16)
+    config = fast_meta.config
+    assert (config.guidance_pool, config.guidance_channels, config.guidance_subpixel) == (4, 16, True)
     assert default_meta.config.guidance_pool == 1 and fast_meta.input_size == default_meta.input_size
     theirs = default.state_dict()
     shared = [k for k in fast.state_dict() if not k.startswith("guidance.")]
@@ -80,5 +81,6 @@ def test_the_fast_weights_are_the_default_network_with_a_pooled_guidance_module(
         prep = prepare(to_tensor(rgb), fast_meta.mean, fast_meta.std, fast.input_multiple, fast_meta.input_size)
         a, b = default(prep.x, full=False), fast(prep.x, full=False)
         assert torch.equal(a.low_logits, b.low_logits) and a.offsets is not None and b.offsets is not None
+        assert a.offsets.shape == b.offsets.shape  # subpixel: offsets on the guide's own grid, as the default's
         same = (decode(default, a, prep).argmax(1) == decode(fast, b, prep).argmax(1)).float().mean()
     assert 0.9 < float(same) < 1.0  # the two guidance modules steer alike, not identically

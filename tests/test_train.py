@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from gun.experiments.losses import training_loss
 from gun.experiments.schedule import epochs_in_budget, lr_at
-from gun.experiments.train import TrainOptions, train
+from gun.experiments.train import TrainOptions, check_options, train
 from gun.nn.checkpoint import load_model
 from tests.datasets import make_camvid
 
@@ -265,3 +265,9 @@ def test_the_guidance_width_and_pool_are_training_options() -> None:
     pooled = build_training_model(TrainOptions(preset="gun", encoder="efficientnet_lite0", encoder_weights=None,
                                                scales=(1.0, 1.0), guidance_pool=2), 4)
     assert pooled.config.guidance_pool == 2 and pooled.guidance is not None and pooled.guidance.pool == 2
+    sub = build_training_model(TrainOptions(preset="gun", encoder="efficientnet_lite0", encoder_weights=None,
+                                            scales=(1.0, 1.0), guidance_pool=4, guidance_subpixel=True), 4)
+    assert sub.config.guidance_subpixel and sub.guidance is not None and sub.guidance.head.conv.out_channels == 2 * 4 * 4
+    for bad in ({"guidance_pool": None}, {"guidance_pool": 2, "preset": "high-res"}):
+        with pytest.raises(ValueError, match="--guidance-subpixel needs fusion guidance"):
+            check_options(TrainOptions(**{"preset": "gun", "guidance_subpixel": True, **bad}))

@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="the student (.safetensors, float16)")
     p.add_argument("--pool", type=int, choices=(1, 2, 4), default=2,
                    help="average the guide over pool x pool cells first (2: a quarter of the pixels)")
+    p.add_argument("--subpixel", action="store_true",
+                   help="with --pool 2 or 4: read each cell's guide pixels whole (a strided convolution) and write "
+                        "offsets for each of them (the guide's stride) rather than averaging the guide")
     p.add_argument("--channels", type=int, default=16, help="width of the student's hidden maps (default 16)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -50,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.channels <= 4096:
         raise ValueError(f"--channels must be 1..4096, got {args.channels}")
+    if args.subpixel and args.pool == 1:
+        raise ValueError("--subpixel writes the offsets of each pool x pool cell's pixels: use it with --pool 2 or 4")
     # the command that made the file, for its metadata (every option spelt out, so it reruns as it ran)
     words = ["gun", "distill", "--checkpoint", args.checkpoint, "--dataset", args.dataset, "--data-root", args.data_root,
-             "--split", args.split, "--pool", args.pool, "--channels", args.channels, "--epochs", args.epochs, "--lr", args.lr,
+             "--split", args.split, "--pool", args.pool, *(["--subpixel"] if args.subpixel else []), "--channels", args.channels, "--epochs", args.epochs, "--lr", args.lr,
              "--batch", args.batch, "--seed", args.seed, "--l1", args.l1, "--task", args.task,
              *(["--class-weights", args.class_weights, "--lovasz", args.lovasz, "--offset-far", args.offset_far,
                 *(["--offset-mean", args.offset_mean] if args.offset_mean else []), "--edge-weight", args.edge_weight] if args.task else []),
@@ -63,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
     meta, l1 = distill(args.checkpoint, args.out, args.dataset, args.data_root, args.split, args.pool, args.channels,
                        args.epochs, args.lr, args.batch, args.seed, args.limit, not args.no_progress,
                        command=shlex.join(map(str, words)), l1=args.l1, task=args.task, loss=loss, init=args.init, device=args.device,
-                       head=args.head, scales=tuple(args.scales))
+                       head=args.head, scales=tuple(args.scales), subpixel=args.subpixel)
     if meta.config.guidance is None:
         print(f"wrote {args.out} (float16; its classifier fine-tuned)")
     else:
-        print(f"wrote {args.out} (float16; guidance pool {meta.config.guidance_pool}, {meta.config.guidance_channels} channels"
+        print(f"wrote {args.out} (float16; guidance pool {meta.config.guidance_pool}{' subpixel' if args.subpixel else ''}, "
+              f"{meta.config.guidance_channels} channels"
               f"{', the classifier fine-tuned' if args.head else ''}; last epoch's L1 to the teacher's offsets {l1:.4f} low-res px)")
     return 0

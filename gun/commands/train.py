@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance-channels", type=int, help="width of the guidance module's hidden maps (default: the preset's, 32)")
     p.add_argument("--guidance-pool", type=int, choices=(1, 2, 4),
                    help="average the guide over N x N cells before the guidance module (default 1, the paper's)")
+    p.add_argument("--guidance-subpixel", action="store_true",
+                   help="with --guidance-pool 2 or 4: read each cell's guide pixels whole and predict an offset for each")
     p.add_argument("--no-random-scale", action="store_true")
     p.add_argument("--scale-min", type=float, default=0.5)
     p.add_argument("--scale-max", type=float, default=2.0)
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, lr_step=args.lr_step, crop=tuple(args.crop),
         scales=tuple(args.scales) if args.scales else None, guidance_channels=args.guidance_channels,
-        guidance_pool=args.guidance_pool,
+        guidance_pool=args.guidance_pool, guidance_subpixel=args.guidance_subpixel,
         random_scale=None if args.no_random_scale else (args.scale_min, args.scale_max), flip=not args.no_flip,
         color_jitter=args.color_jitter, lighting=args.lighting,
         encoder_weights=None if args.encoder_weights == "none" else args.encoder_weights,

@@ -93,7 +93,7 @@ def synchronize(device: torch.device) -> None:
 
 def unguided(config: GUNConfig) -> GUNConfig:
     """The same architecture without a guidance module (nor its options)."""
-    return replace(config, guidance=None, guidance_pool=1)
+    return replace(config, guidance=None, guidance_pool=1, guidance_subpixel=False)
 
 
 def without_guidance(model: GUN) -> GUN:

@@ -2,7 +2,9 @@
 
 The guidance module runs at the high-resolution branch's stride 2, so its few FLOPs (3.6% of the
 shipped model's) cost about 10% of the time on a CPU (issue 9). A student with the guide averaged
-over 2x2 cells (`guidance_pool`) and fewer channels runs at a quarter of the pixels. Trained from
+over 2x2 cells (`guidance_pool`) and fewer channels runs at a quarter of the pixels; with `subpixel`
+it reads each cell's pixels whole and writes an offset for each of them, so it can copy the teacher's
+offsets pixel for pixel (ESPCN's sub-pixel convolution: the shipped fast GUN). Trained from
 ImageNet it would need a GPU; distilled, it needs minutes: the encoder, fusion and classifier are
 the teacher's, frozen and copied unchanged (so the bilinear decoding is identical), and only the new
 guidance module learns, with an L1 loss between its offsets and the teacher's, both on the
@@ -109,7 +111,8 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
             pool: int = 2, channels: int = 16, epochs: int = 30, lr: float = 3e-3, batch: int = 4, seed: int = 0,
             limit: int | None = None, progress: bool = True, command: str | None = None, l1: float = 1.0,
             task: float = 0.0, loss: TrainOptions | None = None, init: str | Path | None = None,
-            device: str = "cpu", head: bool = False, scales: Sequence[float] = (1.0,)) -> tuple[CheckpointMeta, float]:
+            device: str = "cpu", head: bool = False, scales: Sequence[float] = (1.0,),
+            subpixel: bool = False) -> tuple[CheckpointMeta, float]:
     """Write `out` (float16): the teacher with its guidance module replaced by one of `channels`
     channels on the guide averaged over `pool` x `pool` cells, trained to minimise `l1` x the L1
     distance of its offsets to the teacher's plus `task` x the recipe `loss` (a TrainOptions; default
@@ -119,7 +122,9 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
     "cpu", "cuda"); the result does not depend on it beyond rounding. `head`: the classifier learns
     too; a bilinear teacher (no guidance module: pool, channels and init do not apply) then has its
     classifier fine-tuned alone, and the distance returned is 0. `scales`: each frame is seen at these
-    multiples of the model's inference size (an augmentation; 1 alone: as `gun eval` runs it)."""
+    multiples of the model's inference size (an augmentation; 1 alone: as `gun eval` runs it).
+    `subpixel`: the module reads each cell's guide pixels whole and writes their offsets at the
+    guide's stride (config.guidance_subpixel) rather than averaging the guide."""
     teacher, meta = load_model(teacher_path)
     if teacher.guidance is None and not head:
         raise ValueError(f"{teacher_path}: a bilinear model has no guidance module to distil (--head fine-tunes its classifier)")
@@ -135,7 +140,8 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         raise ValueError(f"--l1 {l1} and --task {task}: both must be >= 0 and one > 0")
     loss = loss or TrainOptions(command="")
     check_options(loss)
-    config = meta.config if teacher.guidance is None else replace(meta.config, guidance_pool=pool, guidance_channels=channels)
+    config = meta.config if teacher.guidance is None else replace(meta.config, guidance_pool=pool, guidance_channels=channels,
+                                                                           guidance_subpixel=subpixel)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     student = build_model(config)
@@ -144,7 +150,8 @@ def distill(teacher_path: str | Path, out: str | Path, dataset: str, data_root: 
         source, init_meta = load_model(init)
         if init_meta.config != config:
             raise ValueError(f"--init {init}: its config differs from the student's (pool {init_meta.config.guidance_pool}, "
-                             f"{init_meta.config.guidance_channels} channels; the student: pool {pool}, {channels} channels)")
+                             f"{init_meta.config.guidance_channels} channels, subpixel {init_meta.config.guidance_subpixel}; "
+                             f"the student: pool {pool}, {channels} channels, subpixel {subpixel})")
     guidance_start = {k: v for k, v in source.state_dict().items() if k.startswith("guidance.")}
     if init is None and config != meta.config:
         guidance_start = {}  # a different module: its own (zero-offset) initialisation

@@ -66,6 +66,7 @@ class TrainOptions:
     scales: tuple[float, ...] | None = None  # branch input scales; None = the preset's
     guidance_channels: int | None = None  # width of the guidance module's hidden maps; None = the preset's
     guidance_pool: int | None = None  # the guide averaged over pool x pool cells first; None = the preset's (1)
+    guidance_subpixel: bool = False  # with guidance_pool > 1: each cell read whole, offsets per guide pixel
     random_scale: tuple[float, float] | None = (0.5, 2.0)
     flip: bool = True
     color_jitter: float = 0.0
@@ -176,6 +177,8 @@ def build_training_model(opts: TrainOptions, num_classes: int) -> GUN:
         overrides["guidance_channels"] = opts.guidance_channels
     if opts.guidance_pool is not None:
         overrides["guidance_pool"] = opts.guidance_pool
+    if opts.guidance_subpixel:
+        overrides["guidance_subpixel"] = True
     model = build_model(preset(opts.preset, **overrides))
     if opts.encoder_weights == "imagenet":
         if opts.encoder == "drn_d_22":
@@ -230,6 +233,8 @@ def check_options(opts: TrainOptions) -> None:
         raise ValueError(f"--edge-px must be at least 1, got {opts.edge_px}")
     if opts.guidance_pool not in (None, 1) and preset(opts.preset).guidance not in ("fusion", "high-res"):
         raise ValueError(f"--guidance-pool averages the guide of fusion or high-res guidance, not of preset {opts.preset}")
+    if opts.guidance_subpixel and (opts.guidance_pool in (None, 1) or preset(opts.preset).guidance != "fusion"):
+        raise ValueError("--guidance-subpixel needs fusion guidance (preset gun) and --guidance-pool 2 or 4")
 
 
 def train(opts: TrainOptions) -> dict:

@@ -206,6 +206,8 @@ def validate_meta(d: dict[str, Any]) -> None:
         _int(cfg["guidance_channels"], 1, MAX_WIDTH, "config.guidance_channels")
     if "guidance_pool" in cfg:
         _int(cfg["guidance_pool"], 1, 4, "config.guidance_pool")
+    if "guidance_subpixel" in cfg and not isinstance(cfg["guidance_subpixel"], bool):
+        _fail("config.guidance_subpixel", "true or false", cfg["guidance_subpixel"])
     if "offset_bound" in cfg:
         _number(cfg["offset_bound"], "config.offset_bound", positive=True)
     names = _list(d.get("class_names"), "class_names", n, n)

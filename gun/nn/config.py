@@ -42,6 +42,11 @@ class GUNConfig:
     # before the guidance module: 1 = the paper's; 2 runs the module at a quarter of the pixels
     # (ours: issue 9's GUM cost; distilled from a pool-1 model by `gun distill`)
     guidance_pool: int = 1
+    # With pool > 1: the module reads every guide pixel of a pool x pool cell (a strided convolution
+    # rather than their mean) and writes offsets for each of them (its head predicts 2 * pool**2
+    # channels, rearranged as in ESPCN's sub-pixel convolution), so the offsets keep the guide's
+    # stride-2 grid while the module runs at pool**2 times fewer cells (ours: issue 9's GUM cost)
+    guidance_subpixel: bool = False
     # Offsets are bounded to +-offset_bound low-resolution pixels by a tanh (DySample-style
     # scope); the paper does not bound them. 2 px lets a sample reach the neighbouring cell's
     # far side, enough to cross a boundary, and keeps samples from wandering.
@@ -66,6 +71,8 @@ class GUNConfig:
             raise ValueError(f"guidance_pool must be 1, 2 or 4, got {self.guidance_pool}")
         if self.guidance_pool > 1 and self.guidance not in ("fusion", "high-res"):
             raise ValueError("guidance_pool averages the guide of fusion or high-res guidance: use it with one of those")
+        if self.guidance_subpixel and (self.guidance != "fusion" or self.guidance_pool == 1):
+            raise ValueError("guidance_subpixel needs fusion guidance with guidance_pool 2 or 4")
         if self.offset_bound <= 0:
             raise ValueError(f"offset_bound must be positive, got {self.offset_bound}")
 

@@ -72,7 +72,7 @@ class GUN(nn.Module):
                 self.guidance = LargeRFGuidance(self.fusion.out_channels, width, bound, self.logits_grid)
             else:
                 self.guidance = FusionGuidance(enc.guide_channels, self.fusion.out_channels, width, bound, guide_grid,
-                                               self.logits_grid, config.guidance_pool)
+                                               self.logits_grid, config.guidance_pool, config.guidance_subpixel)
 
     @property
     def mean(self) -> tuple[float, float, float]:

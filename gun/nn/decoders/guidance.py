@@ -20,17 +20,22 @@ from gun.nn.layers import conv_bn
 
 
 class OffsetHead(nn.Module):
-    """conv -> 2 channels, zero-initialised, then bound * tanh."""
+    """conv -> 2 channels, zero-initialised, then bound * tanh. With subpixel = r > 1 the conv
+    gives 2 * r * r channels, rearranged (pixel shuffle) into 2 channels on an r times finer grid."""
 
-    def __init__(self, cin: int, bound: float, kernel: int = 3) -> None:
+    def __init__(self, cin: int, bound: float, kernel: int = 3, subpixel: int = 1) -> None:
         super().__init__()
         self.bound = bound
-        self.conv = nn.Conv2d(cin, 2, kernel, padding=kernel // 2)
+        self.subpixel = subpixel
+        self.conv = nn.Conv2d(cin, 2 * subpixel * subpixel, kernel, padding=kernel // 2)
         nn.init.zeros_(self.conv.weight)
         nn.init.zeros_(cast(Tensor, self.conv.bias))  # Conv2d(bias=True) has one; the stub allows None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.bound * torch.tanh(self.conv(x))
+        x = self.conv(x)
+        if self.subpixel > 1:
+            x = F.pixel_shuffle(x, self.subpixel)
+        return self.bound * torch.tanh(x)
 
 
 def pooled_grid(guide_grid: Grid, pool: int) -> Grid:
@@ -80,21 +85,28 @@ class FusionGuidance(nn.Module):
     """fusion (the paper's choice): the high-resolution guide and the large-receptive-field fusion
     output merged by "base sum": two Conv-BN blocks (one per signal, to a common width), a single
     upsampling (of the large signal onto the guide's grid), ReLU, then the offset head. With
-    pool > 1 the guide is first averaged over pool x pool cells (ours: pool**2 times fewer pixels)."""
+    pool > 1 the module runs on pool x pool cells of the guide (ours: pool**2 times fewer pixels):
+    the guide averaged over each cell, or with subpixel read whole by a pool x pool convolution of
+    stride pool, and the head then writes the offsets of each of the cell's guide pixels."""
 
     def __init__(self, guide_channels: int, fused_channels: int, width: int, bound: float,
-                 guide_grid: Grid, fused_grid: Grid, pool: int = 1) -> None:
+                 guide_grid: Grid, fused_grid: Grid, pool: int = 1, subpixel: bool = False) -> None:
         super().__init__()
-        self.high = conv_bn(guide_channels, width, 1, relu=False)
+        if subpixel:  # Conv-BN over each cell: a 1x1 convolution of the cell's pixels stacked as channels
+            self.high = nn.Sequential(nn.Conv2d(guide_channels, width, pool, stride=pool, bias=False), nn.BatchNorm2d(width))
+        else:
+            self.high = conv_bn(guide_channels, width, 1, relu=False)
         self.large = conv_bn(fused_channels, width, 3, relu=False)
-        self.head = OffsetHead(width, bound)
-        self.pool = pool
-        self.grid, self.fused_grid = pooled_grid(guide_grid, pool), fused_grid
+        self.head = OffsetHead(width, bound, subpixel=pool if subpixel else 1)
+        self.pool = 1 if subpixel else pool  # the strided convolution does the pooling
+        self.cells = pooled_grid(guide_grid, pool)  # where the module's own maps sit
+        self.grid = guide_grid if subpixel else self.cells  # where its offsets sit
+        self.fused_grid = fused_grid
 
     def forward(self, guide: Tensor, fused: Tensor) -> Tensor:
-        guide = pool_guide(guide, self.pool)
-        large = resample(self.large(fused), self.fused_grid.within(self.grid), guide.shape[-2:])
-        return self.head(F.relu(self.high(guide) + large))  # (N, 2, H/2p, W/2p) of the medium input
+        high = self.high(pool_guide(guide, self.pool))
+        large = resample(self.large(fused), self.fused_grid.within(self.cells), high.shape[-2:])
+        return self.head(F.relu(high + large))  # (N, 2, H/2p, W/2p) of the medium input; H/2, W/2 with subpixel
 
 
 GuidanceModule = HighResGuidance | LargeRFGuidance | FusionGuidance
