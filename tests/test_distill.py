@@ -69,7 +69,7 @@ def test_a_pooled_model_exports_and_gives_torch_offsets(subpixel: bool) -> None:
 @pytest.mark.parametrize("pool", [2, 4])
 def test_subpixel_offsets_of_each_guide_pixel_come_from_its_own_place_in_the_cell(pool: int) -> None:
     """With subpixel the module runs on pool x pool cells of the guide but writes an offset for each
-    guide pixel: the head's channel 2 * 0 + k (x) and pool**2 + k (y), k = i * pool + j, is the offset
+    guide pixel: the head's channel k (x) and pool**2 + k (y), k = i * pool + j, is the offset
     of the pixel in row i, column j of its cell (ESPCN's order), on the guide's own stride-2 grid;
     and the strided convolution reads each pixel of the cell, not their mean."""
     config = preset("gun", encoder="efficientnet_lite0", num_classes=5, scales=(1.0, 0.5), guidance_pool=pool,
